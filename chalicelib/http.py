@@ -1,0 +1,281 @@
+"""The HTTP edge: body/query parsing into pydantic models, the one mapping from
+domain errors to HTTP, and response shaping.
+
+Handlers are registered through `api_route`, which records the request and
+response models next to the view (the OpenAPI document is generated from those
+records) and wraps the view so any domain error becomes a `{"detail": ...}`
+answer. Chalice would otherwise turn an unexpected exception into a 500 before
+any middleware could see it.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import re
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlencode
+
+from chalice import Blueprint, Response  # type: ignore[attr-defined]
+from pydantic import BaseModel, ValidationError
+
+from chalicelib import auth, config
+from chalicelib.errors import (
+    BadRequestError,
+    ConflictError,
+    DomainError,
+    LimitExceededError,
+    NotFoundError,
+    PayloadTooLargeError,
+    PreconditionFailedError,
+    ServiceUnavailableError,
+    UnauthorizedError,
+    UnsupportedMediaTypeError,
+    ValidationFailedError,
+)
+
+log = logging.getLogger(__name__)
+
+# The one mapping from domain errors to HTTP status codes; first match wins.
+STATUS_FOR_ERROR: tuple[tuple[type[DomainError], int], ...] = (
+    (BadRequestError, 400),
+    (UnauthorizedError, 401),
+    (NotFoundError, 404),
+    (ConflictError, 409),
+    (LimitExceededError, 409),
+    (PreconditionFailedError, 412),
+    (PayloadTooLargeError, 413),
+    (UnsupportedMediaTypeError, 415),
+    (ValidationFailedError, 422),
+    (ServiceUnavailableError, 503),
+)
+
+
+def status_for(error: DomainError) -> int:
+    for cls, status in STATUS_FOR_ERROR:
+        if isinstance(error, cls):
+            return status
+    return 400
+
+
+@dataclass
+class Page:
+    """A list answer plus the cursor for the next page, if more remain."""
+
+    items: list[Any]
+    next_cursor: str | None = None
+
+
+@dataclass
+class Endpoint:
+    """What the OpenAPI generator needs to know about one route."""
+
+    path: str
+    method: str
+    summary: str
+    body: type[BaseModel] | None = None
+    query: type[BaseModel] | None = None
+    response: Any = None
+    status: int = 200
+    auth: bool = True
+    paginated: bool = False
+    errors: tuple[int, ...] = ()
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+ENDPOINTS: list[Endpoint] = []
+
+
+def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(
+        body=json.dumps(body, separators=(",", ":")),
+        status_code=status,
+        headers={"Content-Type": "application/json", **(headers or {})},
+    )
+
+
+def error_response(error: DomainError) -> Response:
+    body: dict[str, Any] = {"detail": error.detail}
+    if isinstance(error, ValidationFailedError):
+        body["errors"] = error.errors
+    body.update(error.extra)
+    headers = {}
+    if isinstance(error, UnauthorizedError):
+        headers["WWW-Authenticate"] = 'Bearer realm="vidpipe"'
+    return json_response(body, status_for(error), headers)
+
+
+def _field_errors(exc: ValidationError, prefix: str) -> list[dict[str, Any]]:
+    return [
+        {"loc": [prefix, *err["loc"]], "msg": err["msg"], "type": err["type"]}
+        for err in exc.errors(include_url=False, include_input=False, include_context=False)
+    ]
+
+
+def parse_body(request: Any, model: type[BaseModel]) -> BaseModel:
+    content_type = (request.headers.get("content-type") or "").split(";")[0].strip().lower()
+    raw = request.raw_body or b""
+    if len(raw) > config.max_body_bytes():
+        raise PayloadTooLargeError(f"Body larger than {config.max_body_bytes()} bytes")
+    if content_type != "application/json" and not (content_type == "" and not raw):
+        raise UnsupportedMediaTypeError("Content-Type must be application/json")
+    try:
+        data = json.loads(raw) if raw else None
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise BadRequestError("Malformed JSON body") from exc
+    if not isinstance(data, dict):
+        raise ValidationFailedError(
+            "Request body must be a JSON object",
+            [{"loc": ["body"], "msg": "Input should be an object", "type": "dict_type"}],
+        )
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise ValidationFailedError("Invalid request body", _field_errors(exc, "body")) from exc
+
+
+def parse_query(request: Any, model: type[BaseModel]) -> BaseModel:
+    params: dict[str, Any] = {}
+    multi = request.query_params or {}
+    for key in multi:
+        values = multi.getlist(key) if hasattr(multi, "getlist") else [multi[key]]
+        if len(values) > 1:
+            raise ValidationFailedError(
+                "Invalid query parameters",
+                [{"loc": ["query", key], "msg": "Given more than once", "type": "duplicate"}],
+            )
+        params[key] = values[0]
+    try:
+        return model.model_validate(params)
+    except ValidationError as exc:
+        raise ValidationFailedError("Invalid query parameters", _field_errors(exc, "query")) from exc
+
+
+_UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+
+
+def _check_ids(path_params: Mapping[str, str]) -> dict[str, str]:
+    """Ids are UUIDs; anything else cannot name a resource, so it is a 404."""
+    checked = {}
+    for name, value in path_params.items():
+        lowered = value.lower()
+        if not _UUID.match(lowered):
+            raise NotFoundError("Not found")
+        checked[name] = str(uuid.UUID(lowered))
+    return checked
+
+
+def _render(result: Any) -> Any:
+    if isinstance(result, BaseModel):
+        return result.model_dump(mode="json")
+    if isinstance(result, list):
+        return [_render(item) for item in result]
+    return result
+
+
+def _next_link(request: Any, cursor: str) -> str:
+    params = {k: v for k, v in (request.query_params or {}).items() if k != "cursor"}
+    params["cursor"] = cursor
+    return f'<?{urlencode(params)}>; rel="next"'
+
+
+def api_route(
+    bp: Blueprint,
+    path: str,
+    method: str,
+    *,
+    summary: str,
+    body: type[BaseModel] | None = None,
+    query: type[BaseModel] | None = None,
+    response: Any = None,
+    status: int = 200,
+    auth_required: bool = True,
+    errors: tuple[int, ...] = (),
+    prefix: str = "/api",
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Register a view on `bp`: authenticate, parse, call, render, map errors."""
+
+    def decorator(fn: Callable[..., Any]) -> Callable[..., Any]:
+        endpoint = Endpoint(
+            path=prefix + path,
+            method=method,
+            summary=summary,
+            body=body,
+            query=query,
+            response=response,
+            status=status,
+            auth=auth_required,
+            paginated=query is not None and "cursor" in query.model_fields,
+            errors=errors,
+        )
+        ENDPOINTS.append(endpoint)
+
+        @functools.wraps(fn)
+        def view(**path_params: str) -> Response:
+            request = bp.current_request
+            try:
+                kwargs: dict[str, Any] = _check_ids(path_params)
+                if auth_required:
+                    kwargs["owner"] = auth.owner_from_headers(request.headers)
+                if body is not None:
+                    kwargs["body"] = parse_body(request, body)
+                if query is not None:
+                    kwargs["query"] = parse_query(request, query)
+                elif request.query_params:
+                    raise ValidationFailedError(
+                        "This route takes no query parameters",
+                        [{"loc": ["query", k], "msg": "Unknown parameter", "type": "extra_forbidden"}
+                         for k in request.query_params],
+                    )
+                result = fn(**kwargs)
+            except DomainError as error:
+                return error_response(error)
+            if isinstance(result, Response):
+                return result
+            headers: dict[str, str] = {}
+            if isinstance(result, Page):
+                if result.next_cursor:
+                    headers["X-Next-Cursor"] = result.next_cursor
+                    headers["Link"] = _next_link(request, result.next_cursor)
+                result = result.items
+            return json_response(_render(result), status, headers)
+
+        view.__endpoint__ = endpoint  # type: ignore[attr-defined]
+        bp.route(path, methods=[method], content_types=["*/*"])(view)
+        return view
+
+    return decorator
+
+
+# --- middleware helpers ----------------------------------------------------------
+
+
+def normalize_error_body(response: Response) -> Response:
+    """Chalice answers some requests itself (405, 415, 500) as {Code, Message};
+    give those the same `{"detail": ...}` shape as ours, and never a traceback."""
+    if response.status_code < 400 or not isinstance(response.body, dict):
+        return response
+    if "Code" in response.body and "detail" not in response.body:
+        if response.status_code >= 500:
+            detail = "Internal server error"
+        else:
+            detail = str(response.body.get("Message") or response.body["Code"])
+        response.body = {"detail": detail}
+    return response
+
+
+def add_standard_headers(request: Any, response: Response) -> Response:
+    """Security headers on every answer, and CORS for allow-listed origins only."""
+    headers = response.headers
+    headers.setdefault("X-Content-Type-Options", "nosniff")
+    headers.setdefault("Cache-Control", "no-store")
+    origin = request.headers.get("origin") if request is not None else None
+    if origin and origin in config.cors_origins():
+        headers["Access-Control-Allow-Origin"] = origin
+        headers["Access-Control-Expose-Headers"] = "X-Next-Cursor, Link, ETag"
+        headers["Vary"] = "Origin"
+    return response

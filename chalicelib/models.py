@@ -1,0 +1,268 @@
+"""PynamoDB models: the only description of our tables (keys, indexes, attributes).
+
+Table names, endpoint and timeouts are read from config when a connection is
+first made, not at import time. The listing indexes are sparse: an item is in
+them only while it carries the `s_*` sort attributes, which a soft delete (or
+an unfinished duplicate) removes.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pynamodb.attributes import (
+    BooleanAttribute,
+    ListAttribute,
+    MapAttribute,
+    NumberAttribute,
+    UnicodeAttribute,
+)
+from pynamodb.indexes import (
+    GlobalSecondaryIndex,
+    KeysOnlyProjection,
+    LocalSecondaryIndex,
+)
+from pynamodb.models import Model
+
+from chalicelib import config
+
+
+class _FromConfig:
+    """Descriptor: a Meta value read from config each time PynamoDB asks for it."""
+
+    def __init__(self, getter: Any) -> None:
+        self._getter = getter
+
+    def __get__(self, obj: object, owner: type | None = None) -> Any:
+        return self._getter()
+
+
+def _table(suffix: str) -> _FromConfig:
+    return _FromConfig(lambda: config.table_name(suffix))
+
+
+class _BaseMeta:
+    region = _FromConfig(config.region)
+    host = _FromConfig(config.dynamodb_endpoint)
+    connect_timeout_seconds = _FromConfig(config.dynamodb_connect_timeout)
+    read_timeout_seconds = _FromConfig(config.dynamodb_read_timeout)
+    max_retry_attempts = _FromConfig(config.dynamodb_max_retries)
+    billing_mode = "PAY_PER_REQUEST"
+
+
+# --- manifest listing indexes ---------------------------------------------------
+# Five sorts x four filter scopes. The unfiltered scope uses LSIs (partition =
+# owner_id, strongly consistent reads); the filtered scopes use GSIs whose
+# partition is owner#category, owner#status or owner#category#status. All are
+# KEYS_ONLY so that a counter change only rewrites the indexes sorted by that
+# counter; the page is then fetched from the base table with BatchGetItem.
+
+SORT_ATTRS = {
+    "updated_at": "s_upd",
+    "created_at": "s_crt",
+    "name": "s_name",
+    "times_used": "s_used",
+    "asset_count": "s_count",
+}
+SCOPE_ATTRS = {"category": "p_cat", "status": "p_st", "category_status": "p_cs"}
+
+
+def index_name(scope: str, sort_by: str) -> str:
+    return f"{scope}-{sort_by}"
+
+
+NUMERIC_SORT_ATTRS = {"s_used", "s_count"}
+
+
+def _range(attr: str) -> Any:
+    cls = NumberAttribute if attr in NUMERIC_SORT_ATTRS else UnicodeAttribute
+    return cls(range_key=True)
+
+
+def _lsi(name: str, range_attr: str) -> type[LocalSecondaryIndex[Any]]:
+    meta = type("Meta", (), {"index_name": name, "projection": KeysOnlyProjection()})
+    attrs = {
+        "Meta": meta,
+        "owner_id": UnicodeAttribute(hash_key=True),
+        range_attr: _range(range_attr),
+    }
+    return type(f"LSI_{name}", (LocalSecondaryIndex,), attrs)
+
+
+def _gsi(name: str, hash_attr: str, range_attr: str) -> type[GlobalSecondaryIndex[Any]]:
+    meta = type("Meta", (), {"index_name": name, "projection": KeysOnlyProjection()})
+    attrs = {
+        "Meta": meta,
+        hash_attr: UnicodeAttribute(hash_key=True),
+        range_attr: _range(range_attr),
+    }
+    return type(f"GSI_{name}", (GlobalSecondaryIndex,), attrs)
+
+
+class ManifestModel(Model):
+    class Meta(_BaseMeta):
+        table_name = _table("manifests")
+
+    owner_id = UnicodeAttribute(hash_key=True)
+    manifest_id = UnicodeAttribute(range_key=True)
+
+    name = UnicodeAttribute()
+    description = UnicodeAttribute(null=True)
+    category = UnicodeAttribute()
+    tags = ListAttribute(of=UnicodeAttribute, default=list)
+    status = UnicodeAttribute()
+    asset_count = NumberAttribute(default=0)
+    times_used = NumberAttribute(default=0)
+    last_used_at = UnicodeAttribute(null=True)
+    version = NumberAttribute(default=1)
+    revision = NumberAttribute(default=1)
+    ref_count = NumberAttribute(default=0)
+    # Next number per tag prefix; incremented atomically, never decremented.
+    tag_seq = MapAttribute[str, Any](default=dict)
+    created_at = UnicodeAttribute()
+    updated_at = UnicodeAttribute()
+    deleted_at = UnicodeAttribute(null=True)
+    pending_until = UnicodeAttribute(null=True)
+    parent_manifest_id = UnicodeAttribute(null=True)
+    processing_progress = NumberAttribute(null=True)
+    contact_sheet_key = UnicodeAttribute(null=True)
+    thumbnail_key = UnicodeAttribute(null=True)
+    total_processing_cost = NumberAttribute(null=True)
+    source_video_duration = NumberAttribute(null=True)
+
+    # listing index keys (absent while deleted or pending)
+    s_upd = UnicodeAttribute(null=True)
+    s_crt = UnicodeAttribute(null=True)
+    s_name = UnicodeAttribute(null=True)
+    s_used = NumberAttribute(null=True)  # mirrors times_used while listed
+    s_count = NumberAttribute(null=True)  # mirrors asset_count while listed
+    p_cat = UnicodeAttribute(null=True)
+    p_st = UnicodeAttribute(null=True)
+    p_cs = UnicodeAttribute(null=True)
+
+    # Sparse GSI of duplicates still being copied, for the cleanup sweep.
+    pending_gsi_pk = UnicodeAttribute(null=True)
+
+
+# Attach the 5 LSIs and 15 GSIs to the model class.
+MANIFEST_INDEXES: dict[str, Any] = {}
+for _sort_by, _range_attr in SORT_ATTRS.items():
+    _name = index_name("owner", _sort_by)
+    MANIFEST_INDEXES[_name] = _lsi(_name, _range_attr)()
+    for _scope, _hash_attr in SCOPE_ATTRS.items():
+        _name = index_name(_scope, _sort_by)
+        MANIFEST_INDEXES[_name] = _gsi(_name, _hash_attr, _range_attr)()
+
+
+class _PendingIndex(GlobalSecondaryIndex["ManifestModel"]):
+    class Meta:
+        index_name = "pending"
+        projection = KeysOnlyProjection()
+
+    pending_gsi_pk = UnicodeAttribute(hash_key=True)
+    pending_until = UnicodeAttribute(range_key=True)
+
+
+MANIFEST_INDEXES["pending"] = _PendingIndex()
+
+# Register the generated indexes exactly as PynamoDB's metaclass does for
+# indexes declared in a class body (a bound copy per model class).
+for _name, _index in MANIFEST_INDEXES.items():
+    _index._model = ManifestModel
+    setattr(ManifestModel, f"idx_{_name.replace('-', '_')}", _index)
+    ManifestModel._indexes[_index.Meta.index_name] = _index
+
+
+class AssetModel(Model):
+    """One asset of a manifest. All assets of a manifest share a partition, so the
+    detail view reads them with one strongly consistent Query."""
+
+    class Meta(_BaseMeta):
+        table_name = _table("assets")
+
+    manifest_id = UnicodeAttribute(hash_key=True)
+    asset_id = UnicodeAttribute(range_key=True)
+
+    owner_id = UnicodeAttribute()
+    asset_type = UnicodeAttribute()
+    name = UnicodeAttribute()
+    manifest_tag = UnicodeAttribute()
+    user_tags = ListAttribute(of=UnicodeAttribute, default=list)
+    description = UnicodeAttribute(null=True)
+    source = UnicodeAttribute(default="upload")
+    sort_order = NumberAttribute(default=0)
+    created_at = UnicodeAttribute()
+    updated_at = UnicodeAttribute()
+    revision = NumberAttribute(default=1)
+    reference_image_key = UnicodeAttribute(null=True)
+    thumbnail_key = UnicodeAttribute(null=True)
+    reverse_prompt = UnicodeAttribute(null=True)
+    visual_description = UnicodeAttribute(null=True)
+    quality_score = NumberAttribute(null=True)
+    detection_class = UnicodeAttribute(null=True)
+    detection_confidence = NumberAttribute(null=True)
+    is_face_crop = BooleanAttribute(default=False)
+
+
+class AssetLocatorModel(Model):
+    """asset_id -> (owner, manifest), written in the same transaction as the asset,
+    so `/assets/{asset_id}` reads its own write from a base table, never a GSI."""
+
+    class Meta(_BaseMeta):
+        table_name = _table("asset-locators")
+
+    asset_id = UnicodeAttribute(hash_key=True)
+    owner_id = UnicodeAttribute()
+    manifest_id = UnicodeAttribute()
+
+
+class _ProjectsByManifest(GlobalSecondaryIndex["ProjectModel"]):
+    class Meta:
+        index_name = "by-manifest"
+        projection = KeysOnlyProjection()
+
+    manifest_id = UnicodeAttribute(hash_key=True)
+    s_crt = UnicodeAttribute(range_key=True)
+
+
+class _ProjectsByUpdated(LocalSecondaryIndex["ProjectModel"]):
+    class Meta:
+        index_name = "owner-updated_at"
+        projection = KeysOnlyProjection()
+
+    owner_id = UnicodeAttribute(hash_key=True)
+    s_upd = UnicodeAttribute(range_key=True)
+
+
+class _ProjectsByCreated(LocalSecondaryIndex["ProjectModel"]):
+    class Meta:
+        index_name = "owner-created_at"
+        projection = KeysOnlyProjection()
+
+    owner_id = UnicodeAttribute(hash_key=True)
+    s_crt = UnicodeAttribute(range_key=True)
+
+
+class ProjectModel(Model):
+    class Meta(_BaseMeta):
+        table_name = _table("projects")
+
+    owner_id = UnicodeAttribute(hash_key=True)
+    project_id = UnicodeAttribute(range_key=True)
+
+    title = UnicodeAttribute(null=True)
+    prompt = UnicodeAttribute(null=True)
+    manifest_id = UnicodeAttribute(null=True)
+    manifest_version = NumberAttribute(null=True)
+    created_at = UnicodeAttribute()
+    updated_at = UnicodeAttribute()
+    revision = NumberAttribute(default=1)
+    s_upd = UnicodeAttribute()
+    s_crt = UnicodeAttribute()
+
+    by_manifest = _ProjectsByManifest()
+    by_updated = _ProjectsByUpdated()
+    by_created = _ProjectsByCreated()
+
+
+ALL_MODELS: tuple[type[Model], ...] = (ManifestModel, AssetModel, AssetLocatorModel, ProjectModel)

@@ -1,0 +1,87 @@
+"""Domain objects -> response schemas. Image URLs are minted here at read time
+from the stored object keys; they are never stored."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from chalicelib.models import AssetModel, ManifestModel, ProjectModel
+from chalicelib.schemas import AssetResponse, ManifestDetail, ManifestListItem, ProjectResponse
+
+UrlFor = Callable[[str | None], str | None]
+
+
+def _no_url(key: str | None) -> str | None:
+    return None
+
+
+def _num(value: float | int | None) -> float | None:
+    return None if value is None else float(value)
+
+
+def manifest_item(m: ManifestModel, url_for: UrlFor = _no_url) -> ManifestListItem:
+    return ManifestListItem(
+        manifest_id=m.manifest_id,
+        name=m.name,
+        description=m.description,
+        thumbnail_url=url_for(m.thumbnail_key),
+        category=m.category,
+        tags=list(m.tags or []),
+        status=m.status,
+        asset_count=int(m.asset_count),
+        times_used=int(m.times_used),
+        last_used_at=m.last_used_at,
+        version=int(m.version),
+        created_at=m.created_at,
+        updated_at=m.updated_at,
+    )
+
+
+def asset_item(a: AssetModel, url_for: UrlFor = _no_url) -> AssetResponse:
+    return AssetResponse(
+        asset_id=a.asset_id,
+        manifest_id=a.manifest_id,
+        asset_type=a.asset_type,
+        name=a.name,
+        manifest_tag=a.manifest_tag,
+        user_tags=list(a.user_tags or []),
+        reference_image_url=url_for(a.reference_image_key),
+        thumbnail_url=url_for(a.thumbnail_key),
+        description=a.description,
+        source=a.source,
+        sort_order=int(a.sort_order),
+        created_at=a.created_at,
+        updated_at=a.updated_at,
+        reverse_prompt=a.reverse_prompt,
+        visual_description=a.visual_description,
+        quality_score=_num(a.quality_score),
+        detection_class=a.detection_class,
+        detection_confidence=_num(a.detection_confidence),
+        is_face_crop=bool(a.is_face_crop),
+    )
+
+
+def manifest_detail(
+    m: ManifestModel, assets: list[AssetModel], url_for: UrlFor = _no_url
+) -> ManifestDetail:
+    return ManifestDetail(
+        **manifest_item(m, url_for).model_dump(),
+        processing_progress=_num(m.processing_progress),
+        contact_sheet_url=url_for(m.contact_sheet_key),
+        total_processing_cost=_num(m.total_processing_cost),
+        parent_manifest_id=m.parent_manifest_id,
+        source_video_duration=_num(m.source_video_duration),
+        assets=[asset_item(a, url_for) for a in assets],
+    )
+
+
+def project_item(p: ProjectModel) -> ProjectResponse:
+    return ProjectResponse(
+        project_id=p.project_id,
+        title=p.title,
+        prompt=p.prompt,
+        manifest_id=p.manifest_id,
+        manifest_version=None if p.manifest_version is None else int(p.manifest_version),
+        created_at=p.created_at,
+        updated_at=p.updated_at,
+    )

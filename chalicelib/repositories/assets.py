@@ -1,0 +1,125 @@
+"""Asset persistence. Every write that adds or removes an asset changes the
+manifest's asset_count in the same transaction, so the count is exact."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pynamodb.exceptions import DoesNotExist, UpdateError
+from pynamodb.transactions import TransactWrite
+
+from chalicelib.errors import NotFoundError, PreconditionFailedError
+from chalicelib.models import AssetLocatorModel, AssetModel
+from chalicelib.repositories.base import transact
+from chalicelib.repositories.manifests import ManifestRepository
+
+A = AssetModel
+L = AssetLocatorModel
+
+
+class AssetRepository:
+    def __init__(self, manifests: ManifestRepository) -> None:
+        self._manifests = manifests
+
+    def create(self, asset: AssetModel, now: str, max_assets: int) -> None:
+        """Put the asset, its locator and the manifest's count change atomically.
+
+        Raises `ConditionFailed` when the manifest is no longer live or full.
+        """
+        locator = L(asset.asset_id, owner_id=asset.owner_id, manifest_id=asset.manifest_id)
+
+        def build(tx: TransactWrite) -> None:
+            tx.save(asset, condition=A.asset_id.does_not_exist())
+            tx.save(locator, condition=L.asset_id.does_not_exist())
+            self._manifests.tx_asset_added(
+                tx, asset.owner_id, asset.manifest_id, now, +1, max_assets=max_assets
+            )
+
+        transact(build)
+
+    def locate(self, asset_id: str) -> AssetLocatorModel | None:
+        try:
+            return L.get(asset_id, consistent_read=True)
+        except DoesNotExist:
+            return None
+
+    def get(self, manifest_id: str, asset_id: str) -> AssetModel | None:
+        try:
+            return A.get(manifest_id, asset_id, consistent_read=True)
+        except DoesNotExist:
+            return None
+
+    def list_for_manifest(self, manifest_id: str) -> list[AssetModel]:
+        """All assets of a manifest (bounded by the per-manifest limit), in display order."""
+        assets = list(A.query(manifest_id, consistent_read=True))
+        assets.sort(key=lambda a: (a.sort_order, a.created_at, a.asset_id))
+        return assets
+
+    def update(
+        self,
+        manifest_id: str,
+        asset_id: str,
+        changes: dict[str, Any],
+        now: str,
+        expected_revision: int | None = None,
+    ) -> AssetModel:
+        actions = [A.updated_at.set(now), A.revision.add(1)]
+        for field, value in changes.items():
+            attr = getattr(A, field)
+            actions.append(attr.remove() if value is None else attr.set(value))
+        condition = A.asset_id.exists()
+        if expected_revision is not None:
+            condition &= A.revision == expected_revision
+        item = A(manifest_id, asset_id)
+        try:
+            item.update(actions=actions, condition=condition)
+        except UpdateError as exc:
+            if exc.cause_response_code != "ConditionalCheckFailedException":
+                raise
+            current = self.get(manifest_id, asset_id)
+            if current is None:
+                raise NotFoundError("Asset not found") from exc
+            raise PreconditionFailedError(
+                "The asset has changed", revision=current.revision
+            ) from exc
+        return item
+
+    def delete(
+        self,
+        owner_id: str,
+        manifest_id: str,
+        asset_id: str,
+        now: str,
+        expected_revision: int | None = None,
+    ) -> None:
+        """Delete the asset and its locator and decrement the count, atomically."""
+        condition = A.asset_id.exists()
+        if expected_revision is not None:
+            condition &= A.revision == expected_revision
+
+        def build(tx: TransactWrite) -> None:
+            tx.delete(A(manifest_id, asset_id), condition=condition)
+            tx.delete(L(asset_id))
+            self._manifests.tx_asset_added(tx, owner_id, manifest_id, now, -1)
+
+        transact(build)
+
+    def put_many(self, assets: list[AssetModel]) -> None:
+        """Unconditional batch write, for copies under a manifest nobody can see yet."""
+        with A.batch_write() as batch:
+            for asset in assets:
+                batch.save(asset)
+        with L.batch_write() as batch:
+            for asset in assets:
+                batch.save(L(asset.asset_id, owner_id=asset.owner_id, manifest_id=asset.manifest_id))
+
+    def delete_all(self, manifest_id: str) -> int:
+        """Remove every asset (and locator) of an unpublished duplicate."""
+        assets = list(A.query(manifest_id, consistent_read=True))
+        with L.batch_write() as batch:
+            for asset in assets:
+                batch.delete(L(asset.asset_id))
+        with A.batch_write() as batch:
+            for asset in assets:
+                batch.delete(asset)
+        return len(assets)

@@ -1,0 +1,128 @@
+"""Asset use cases: tags, counts, and resolving an asset through its live manifest."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from chalicelib import config
+from chalicelib.errors import LimitExceededError, NotFoundError
+from chalicelib.models import AssetModel, ManifestModel
+from chalicelib.repositories.assets import AssetRepository
+from chalicelib.repositories.base import ConditionFailed, utcnow
+from chalicelib.repositories.manifests import ManifestRepository
+from chalicelib.schemas import TAG_PREFIXES, AssetCreate, AssetUpdate
+
+
+def format_tag(prefix: str, number: int) -> str:
+    """PREFIX_NN with at least two digits: CHAR_01 ... CHAR_99, CHAR_100."""
+    return f"{prefix}_{number:02d}"
+
+
+class AssetService:
+    def __init__(self, manifests: ManifestRepository, assets: AssetRepository) -> None:
+        self._manifests = manifests
+        self._assets = assets
+
+    def _allocate_tag(self, owner_id: str, manifest_id: str, asset_type: str) -> str:
+        prefix = TAG_PREFIXES[asset_type]
+        return format_tag(prefix, self._manifests.allocate_tag_number(owner_id, manifest_id, prefix))
+
+    def create(self, owner_id: str, manifest_id: str, data: AssetCreate) -> AssetModel:
+        """Tags come from a per-manifest counter that only grows (so a deleted
+        asset's tag is never handed out again); the asset and the manifest's
+        asset_count are written in one transaction."""
+        max_assets = config.max_assets_per_manifest()
+        manifest = self._manifests.get_live(owner_id, manifest_id)
+        if manifest.asset_count >= max_assets:
+            raise LimitExceededError(f"A manifest holds at most {max_assets} assets")
+        tag = self._allocate_tag(owner_id, manifest_id, data.asset_type.value)
+        now = utcnow()
+        asset = AssetModel(
+            manifest_id,
+            str(uuid.uuid4()),
+            owner_id=owner_id,
+            asset_type=data.asset_type.value,
+            name=data.name,
+            manifest_tag=tag,
+            user_tags=list(data.user_tags),
+            description=data.description,
+            source="manual",
+            sort_order=0,
+            created_at=now,
+            updated_at=now,
+            revision=1,
+            is_face_crop=False,
+        )
+        try:
+            self._assets.create(asset, now, max_assets)
+        except ConditionFailed as exc:
+            # Only the manifest update can fail here (fresh ids): it was deleted
+            # or filled up by concurrent creates since the read above.
+            self._manifests.get_live(owner_id, manifest_id)
+            raise LimitExceededError(f"A manifest holds at most {max_assets} assets") from exc
+        return asset
+
+    def list(self, owner_id: str, manifest_id: str) -> list[AssetModel]:
+        self._manifests.get_live(owner_id, manifest_id)
+        return self._assets.list_for_manifest(manifest_id)
+
+    def resolve(
+        self, owner_id: str, asset_id: str, manifest_id: str | None = None
+    ) -> tuple[ManifestModel, AssetModel]:
+        """The asset and its live manifest, or 404 for unknown, foreign or deleted."""
+        if manifest_id is None:
+            locator = self._assets.locate(asset_id)
+            if locator is None or locator.owner_id != owner_id:
+                raise NotFoundError("Asset not found")
+            manifest_id = locator.manifest_id
+        try:
+            manifest = self._manifests.get_live(owner_id, manifest_id)
+        except NotFoundError:
+            raise NotFoundError("Asset not found") from None
+        asset = self._assets.get(manifest_id, asset_id)
+        if asset is None or asset.owner_id != owner_id:
+            raise NotFoundError("Asset not found")
+        return manifest, asset
+
+    def get(self, owner_id: str, asset_id: str, manifest_id: str | None = None) -> AssetModel:
+        return self.resolve(owner_id, asset_id, manifest_id)[1]
+
+    def update(
+        self,
+        owner_id: str,
+        asset_id: str,
+        data: AssetUpdate,
+        manifest_id: str | None = None,
+        expected_revision: int | None = None,
+    ) -> AssetModel:
+        manifest, asset = self.resolve(owner_id, asset_id, manifest_id)
+        changes: dict[str, Any] = {}
+        for field in data.model_fields_set:
+            value = getattr(data, field)
+            changes[field] = value.value if hasattr(value, "value") else value
+        if "user_tags" in changes:
+            changes["user_tags"] = list(changes["user_tags"])
+        if "asset_type" in changes and changes["asset_type"] != asset.asset_type:
+            changes["manifest_tag"] = self._allocate_tag(
+                owner_id, manifest.manifest_id, changes["asset_type"]
+            )
+        return self._assets.update(
+            manifest.manifest_id, asset_id, changes, utcnow(), expected_revision
+        )
+
+    def delete(
+        self,
+        owner_id: str,
+        asset_id: str,
+        manifest_id: str | None = None,
+        expected_revision: int | None = None,
+    ) -> None:
+        manifest, _ = self.resolve(owner_id, asset_id, manifest_id)
+        try:
+            self._assets.delete(
+                owner_id, manifest.manifest_id, asset_id, utcnow(), expected_revision
+            )
+        except ConditionFailed as exc:
+            # Deleted concurrently (asset or manifest): either way it is gone.
+            raise NotFoundError("Asset not found") from exc

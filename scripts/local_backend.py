@@ -1,0 +1,53 @@
+"""The embedded backend for local runs, tests and benchmarks: a moto server on
+loopback with our tables and bucket, plus the local stage's environment."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def stage_environment(stage: str = "local") -> dict[str, str]:
+    """The environment a Chalice stage sets (global values, then the stage's)."""
+    cfg = json.loads((ROOT / ".chalice" / "config.json").read_text())
+    env = dict(cfg.get("environment_variables", {}))
+    env.update(cfg["stages"][stage].get("environment_variables", {}))
+    return env
+
+
+def start_moto(port: int = 0, host: str = "127.0.0.1") -> tuple[Any, str]:
+    """Start moto's threaded HTTP server; returns (server, endpoint URL)."""
+    from moto.server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    server = ThreadedMotoServer(ip_address=host, port=port, verbose=False)
+    server.start()
+    bound_host, bound_port = server.get_host_and_port()
+    return server, f"http://{bound_host}:{bound_port}"
+
+
+def backend_environment(endpoint: str) -> dict[str, str]:
+    """Variables that point boto3/PynamoDB at the moto endpoint."""
+    return {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_REGION": "us-east-1",
+        "DYNAMODB_ENDPOINT_URL": endpoint,
+        "S3_ENDPOINT_URL": endpoint,
+    }
+
+
+def provision(endpoint: str, stage: str = "local") -> dict[str, str]:
+    """Point this process at `endpoint`, create tables and bucket; returns the env used."""
+    env = {**stage_environment(stage), **backend_environment(endpoint)}
+    os.environ.update(env)
+    from chalicelib import provisioning
+
+    provisioning.ensure_all()
+    return env

@@ -1,0 +1,183 @@
+"""Shared fixtures: one moto server per session, reached over HTTP.
+
+Tests isolate themselves by owner (every test gets fresh users), so no test
+needs to reset the backend.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from local_backend import provision, start_moto
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def backend() -> Iterator[dict[str, str]]:
+    server, endpoint = start_moto()
+    env = provision(endpoint)
+    yield env
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def jwt_secret(backend: dict[str, str]) -> str:
+    return backend["JWT_SECRET"]
+
+
+def token_for(sub: str, secret: str) -> str:
+    from chalicelib.auth import mint_dev_token
+
+    return mint_dev_token(sub, secret)
+
+
+class Api:
+    """A user of the API through `chalice.test.Client`: JSON in, JSON out."""
+
+    def __init__(self, client: Any, token: str | None) -> None:
+        self._client = client
+        self.token = token
+
+    def headers(self, extra: dict[str, str] | None = None) -> dict[str, str]:
+        headers = {"Content-Type": "application/json"}
+        if self.token:
+            headers["Authorization"] = f"Bearer {self.token}"
+        headers.update(extra or {})
+        return headers
+
+    def call(self, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None,
+             raw: bytes | None = None) -> Response:
+        data = raw if raw is not None else (b"" if body is None else json.dumps(body).encode())
+        r = self._client.http.request(method, path, headers=self.headers(headers), body=data)
+        return Response(r.status_code, dict(r.headers), r.body)
+
+    def get(self, path: str, **kw: Any) -> Response:
+        return self.call("GET", path, **kw)
+
+    def post(self, path: str, body: Any = None, **kw: Any) -> Response:
+        return self.call("POST", path, body, **kw)
+
+    def put(self, path: str, body: Any = None, **kw: Any) -> Response:
+        return self.call("PUT", path, body, **kw)
+
+    def delete(self, path: str, **kw: Any) -> Response:
+        return self.call("DELETE", path, **kw)
+
+    # conveniences for setting up state
+    def manifest(self, **fields: Any) -> dict[str, Any]:
+        r = self.post("/api/manifests", {"name": "Kit", **fields})
+        assert r.status == 201, r.text
+        return r.json
+
+    def asset(self, manifest_id: str, **fields: Any) -> dict[str, Any]:
+        r = self.post(f"/api/manifests/{manifest_id}/assets",
+                      {"name": "Hero", "asset_type": "CHARACTER", **fields})
+        assert r.status == 201, r.text
+        return r.json
+
+    def project(self, **fields: Any) -> dict[str, Any]:
+        r = self.post("/api/projects", fields)
+        assert r.status == 201, r.text
+        return r.json
+
+
+class Response:
+    def __init__(self, status: int, headers: dict[str, str], body: bytes | str) -> None:
+        self.status = status
+        self.headers = {k.lower(): v for k, v in headers.items()}
+        self.text = body.decode() if isinstance(body, bytes) else (body or "")
+
+    @property
+    def json(self) -> Any:
+        return json.loads(self.text)
+
+    def __repr__(self) -> str:
+        return f"<Response {self.status} {self.text[:300]}>"
+
+
+@pytest.fixture(scope="session")
+def chalice_client(backend: dict[str, str]) -> Any:
+    from chalice.test import Client
+
+    from app import app
+
+    with Client(app, stage_name="local", project_dir=str(ROOT)) as client:
+        yield client
+
+
+@pytest.fixture
+def make_user(chalice_client: Any, jwt_secret: str) -> Any:
+    def make(name: str | None = None) -> Api:
+        return Api(chalice_client, token_for(name or f"user-{uuid.uuid4()}", jwt_secret))
+
+    return make
+
+
+@pytest.fixture
+def alice(make_user: Any) -> Api:
+    return make_user()
+
+
+@pytest.fixture
+def bob(make_user: Any) -> Api:
+    return make_user()
+
+
+@pytest.fixture
+def anonymous(chalice_client: Any) -> Api:
+    return Api(chalice_client, None)
+
+
+# --- the real local server, for end-to-end and concurrency tests ----------------
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def local_server(backend: dict[str, str]) -> Iterator[str]:
+    """`chalice local` as a subprocess against the session's moto server."""
+    port = _free_port()
+    chalice = Path(sys.executable).parent / "chalice"
+    proc = subprocess.Popen(
+        [str(chalice), "local", "--stage", "local", "--host", "127.0.0.1", "--port", str(port),
+         "--no-autoreload"],
+        cwd=ROOT,
+        env={**os.environ, **backend},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            if requests.get(f"{base}/api/health", timeout=2).status_code == 200:
+                break
+        except requests.ConnectionError:
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            raise RuntimeError(f"local server did not start: {proc.stderr.read().decode()[-2000:]}")
+        time.sleep(0.2)
+    yield base
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()

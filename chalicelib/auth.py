@@ -34,7 +34,6 @@ def verify(token: str) -> dict[str, Any]:
     secret = config.jwt_secret()
     if not secret:
         raise UnauthorizedError("Token verification is not configured")
-    options: dict[str, Any] = {"require": ["sub", "exp"]}
     audience = config.jwt_audience()
     try:
         claims: dict[str, Any] = jwt.decode(
@@ -43,7 +42,7 @@ def verify(token: str) -> dict[str, Any]:
             algorithms=["HS256"],
             audience=audience,
             issuer=config.jwt_issuer(),
-            options=options,
+            options={"require": ["sub", "exp"]},
             leeway=30,
         )
     except jwt.PyJWTError as exc:

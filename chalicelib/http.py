@@ -228,8 +228,10 @@ def api_route(
                 elif request.query_params:
                     raise ValidationFailedError(
                         "This route takes no query parameters",
-                        [{"loc": ["query", k], "msg": "Unknown parameter", "type": "extra_forbidden"}
-                         for k in request.query_params],
+                        [
+                            {"loc": ["query", k], "msg": "Unknown parameter", "type": "extra_forbidden"}
+                            for k in request.query_params
+                        ],
                     )
                 result = fn(**kwargs)
             except DomainError as error:

@@ -6,7 +6,15 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from chalicelib.models import AssetModel, ManifestModel, ProjectModel
-from chalicelib.schemas import AssetResponse, ManifestDetail, ManifestListItem, ProjectResponse
+from chalicelib.schemas import (
+    AssetResponse,
+    AssetType,
+    Category,
+    ManifestDetail,
+    ManifestListItem,
+    ManifestStatus,
+    ProjectResponse,
+)
 
 UrlFor = Callable[[str | None], str | None]
 
@@ -25,9 +33,9 @@ def manifest_item(m: ManifestModel, url_for: UrlFor = _no_url) -> ManifestListIt
         name=m.name,
         description=m.description,
         thumbnail_url=url_for(m.thumbnail_key),
-        category=m.category,
-        tags=list(m.tags or []),
-        status=m.status,
+        category=Category(m.category),
+        tags=[str(t) for t in m.tags or []],
+        status=ManifestStatus(m.status),
         asset_count=int(m.asset_count),
         times_used=int(m.times_used),
         last_used_at=m.last_used_at,
@@ -41,10 +49,10 @@ def asset_item(a: AssetModel, url_for: UrlFor = _no_url) -> AssetResponse:
     return AssetResponse(
         asset_id=a.asset_id,
         manifest_id=a.manifest_id,
-        asset_type=a.asset_type,
+        asset_type=AssetType(a.asset_type),
         name=a.name,
         manifest_tag=a.manifest_tag,
-        user_tags=list(a.user_tags or []),
+        user_tags=[str(t) for t in a.user_tags or []],
         reference_image_url=url_for(a.reference_image_key),
         thumbnail_url=url_for(a.thumbnail_key),
         description=a.description,
@@ -61,9 +69,7 @@ def asset_item(a: AssetModel, url_for: UrlFor = _no_url) -> AssetResponse:
     )
 
 
-def manifest_detail(
-    m: ManifestModel, assets: list[AssetModel], url_for: UrlFor = _no_url
-) -> ManifestDetail:
+def manifest_detail(m: ManifestModel, assets: list[AssetModel], url_for: UrlFor = _no_url) -> ManifestDetail:
     return ManifestDetail(
         **manifest_item(m, url_for).model_dump(),
         processing_progress=_num(m.processing_progress),

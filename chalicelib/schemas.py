@@ -8,7 +8,7 @@ lazily (`defer_build`) so cold starts do not pay for routes they do not serve.
 from __future__ import annotations
 
 import re
-from enum import Enum
+from enum import StrEnum
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
@@ -38,10 +38,12 @@ TagList = Annotated[list[Tag], Field(max_length=20)]
 SortOrder = Annotated[int, Field(ge=-1_000_000, le=1_000_000)]
 Version = Annotated[int, Field(ge=1, le=1_000_000)]
 Cursor = Annotated[str, Field(min_length=1, max_length=2048)]
-Uuid = Annotated[str, Field(pattern=r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")]
+Uuid = Annotated[
+    str, Field(pattern=r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+]
 
 
-class Category(str, Enum):
+class Category(StrEnum):
     CHARACTERS = "CHARACTERS"
     ENVIRONMENT = "ENVIRONMENT"
     FULL_PRODUCTION = "FULL_PRODUCTION"
@@ -50,14 +52,14 @@ class Category(str, Enum):
     CUSTOM = "CUSTOM"
 
 
-class ManifestStatus(str, Enum):
+class ManifestStatus(StrEnum):
     DRAFT = "DRAFT"
     PROCESSING = "PROCESSING"
     READY = "READY"
     ERROR = "ERROR"
 
 
-class AssetType(str, Enum):
+class AssetType(StrEnum):
     CHARACTER = "CHARACTER"
     OBJECT = "OBJECT"
     ENVIRONMENT = "ENVIRONMENT"
@@ -86,17 +88,11 @@ class _Output(BaseModel):
     model_config = ConfigDict(defer_build=True)
 
 
-def _reject_null(fields: tuple[str, ...]) -> Any:
+def _not_null(value: Any) -> Any:
     """PUT bodies may omit a field, but only some fields may be cleared with null."""
-
-    @field_validator(*fields, mode="before")
-    @classmethod
-    def check(cls: type, value: Any) -> Any:
-        if value is None:
-            raise ValueError("may be omitted but not null")
-        return value
-
-    return check
+    if value is None:
+        raise ValueError("may be omitted but not null")
+    return value
 
 
 # --- manifests -------------------------------------------------------------------
@@ -115,7 +111,7 @@ class ManifestUpdate(_Input):
     category: Category | None = None
     tags: TagList | None = None
 
-    _not_null = _reject_null(("name", "category", "tags"))
+    _no_null = field_validator("name", "category", "tags", mode="before")(_not_null)
 
 
 SortBy = Literal["updated_at", "created_at", "name", "times_used", "asset_count"]
@@ -206,7 +202,7 @@ class AssetUpdate(_Input):
     reverse_prompt: LongText | None = None
     visual_description: LongText | None = None
 
-    _not_null = _reject_null(("name", "asset_type", "user_tags", "sort_order"))
+    _no_null = field_validator("name", "asset_type", "user_tags", "sort_order", mode="before")(_not_null)
 
 
 class AssetDeleted(_Output):

@@ -8,9 +8,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from local_backend import stage_environment  # noqa: E402
+from local_backend import stage_environment
 
-from chalicelib.auth import mint_dev_token  # noqa: E402
+from chalicelib.auth import mint_dev_token
 
 
 def main() -> None:

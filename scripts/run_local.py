@@ -11,9 +11,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from local_backend import ROOT, provision, start_moto  # noqa: E402
+from local_backend import ROOT, provision, start_moto
 
-from chalicelib.auth import mint_dev_token  # noqa: E402
+from chalicelib.auth import mint_dev_token
 
 
 def main() -> int:
@@ -30,7 +30,7 @@ def main() -> int:
     print(
         "Try:\n"
         f"  curl -s -X POST {base}/manifests -H 'Authorization: Bearer {token}' "
-        "-H 'Content-Type: application/json' -d '{\"name\": \"My kit\", \"category\": \"CHARACTERS\"}'\n",
+        '-H \'Content-Type: application/json\' -d \'{"name": "My kit", "category": "CHARACTERS"}\'\n',
         flush=True,
     )
     chalice = Path(sys.executable).parent / "chalice"

@@ -19,7 +19,6 @@ from typing import Any
 
 import pytest
 import requests
-
 from local_backend import provision, start_moto
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -58,8 +57,14 @@ class Api:
         headers.update(extra or {})
         return headers
 
-    def call(self, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None,
-             raw: bytes | None = None) -> Response:
+    def call(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        headers: dict[str, str] | None = None,
+        raw: bytes | None = None,
+    ) -> Response:
         data = raw if raw is not None else (b"" if body is None else json.dumps(body).encode())
         r = self._client.http.request(method, path, headers=self.headers(headers), body=data)
         return Response(r.status_code, dict(r.headers), r.body)
@@ -83,8 +88,9 @@ class Api:
         return r.json
 
     def asset(self, manifest_id: str, **fields: Any) -> dict[str, Any]:
-        r = self.post(f"/api/manifests/{manifest_id}/assets",
-                      {"name": "Hero", "asset_type": "CHARACTER", **fields})
+        r = self.post(
+            f"/api/manifests/{manifest_id}/assets", {"name": "Hero", "asset_type": "CHARACTER", **fields}
+        )
         assert r.status == 201, r.text
         return r.json
 
@@ -156,8 +162,17 @@ def local_server(backend: dict[str, str]) -> Iterator[str]:
     port = _free_port()
     chalice = Path(sys.executable).parent / "chalice"
     proc = subprocess.Popen(
-        [str(chalice), "local", "--stage", "local", "--host", "127.0.0.1", "--port", str(port),
-         "--no-autoreload"],
+        [
+            str(chalice),
+            "local",
+            "--stage",
+            "local",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--no-autoreload",
+        ],
         cwd=ROOT,
         env={**os.environ, **backend},
         stdout=subprocess.DEVNULL,

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from pynamodb.exceptions import DoesNotExist, UpdateError
+from pynamodb.expressions.update import Action
 from pynamodb.transactions import TransactWrite
 
 from chalicelib.errors import NotFoundError, PreconditionFailedError
@@ -63,7 +64,7 @@ class AssetRepository:
         now: str,
         expected_revision: int | None = None,
     ) -> AssetModel:
-        actions = [A.updated_at.set(now), A.revision.add(1)]
+        actions: list[Action] = [A.updated_at.set(now), A.revision.add(1)]
         for field, value in changes.items():
             attr = getattr(A, field)
             actions.append(attr.remove() if value is None else attr.set(value))
@@ -79,9 +80,7 @@ class AssetRepository:
             current = self.get(manifest_id, asset_id)
             if current is None:
                 raise NotFoundError("Asset not found") from exc
-            raise PreconditionFailedError(
-                "The asset has changed", revision=current.revision
-            ) from exc
+            raise PreconditionFailedError("The asset has changed", revision=current.revision) from exc
         return item
 
     def delete(

@@ -10,7 +10,7 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from pynamodb.connection import Connection
@@ -43,7 +43,7 @@ def connection() -> Connection:
 
 def utcnow() -> str:
     """ISO 8601 UTC with fixed width, so string order is time order."""
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 class ConditionFailed(Exception):

@@ -6,6 +6,7 @@ from typing import Any
 
 from pynamodb.exceptions import DeleteError, DoesNotExist, UpdateError
 from pynamodb.expressions.condition import Condition
+from pynamodb.expressions.update import Action
 from pynamodb.transactions import TransactWrite
 
 from chalicelib.errors import ConflictError, NotFoundError, PreconditionFailedError
@@ -83,7 +84,11 @@ class ManifestRepository:
     ) -> ManifestModel:
         """Apply field changes; listing keys that depend on a changed field change with it."""
         for _attempt in range(5):
-            actions = [M.updated_at.set(now), M.s_upd.set(f"{now}#{manifest_id}"), M.revision.add(1)]
+            actions: list[Action] = [
+                M.updated_at.set(now),
+                M.s_upd.set(f"{now}#{manifest_id}"),
+                M.revision.add(1),
+            ]
             for field, value in changes.items():
                 attr = getattr(M, field)
                 actions.append(attr.remove() if value is None else attr.set(value))
@@ -131,9 +136,7 @@ class ManifestRepository:
             raise
         return int(item.tag_seq[prefix])
 
-    def soft_delete(
-        self, owner_id: str, manifest_id: str, now: str, expected_revision: int | None
-    ) -> bool:
+    def soft_delete(self, owner_id: str, manifest_id: str, now: str, expected_revision: int | None) -> bool:
         """Mark deleted and leave every listing index, only while nothing references it.
 
         Returns False when the reference count (kept exact by the attach/detach
@@ -143,7 +146,7 @@ class ManifestRepository:
         extra = _revision_condition(expected_revision)
         if extra is not None:
             condition &= extra
-        actions = [M.deleted_at.set(now), M.updated_at.set(now), M.revision.add(1)]
+        actions: list[Action] = [M.deleted_at.set(now), M.updated_at.set(now), M.revision.add(1)]
         actions += [getattr(M, a).remove() for a in LISTING_ATTRS]
         try:
             M(owner_id, manifest_id).update(actions=actions, condition=condition)
@@ -159,7 +162,12 @@ class ManifestRepository:
     # --- transactional pieces used by the asset and project repositories -------
 
     def tx_asset_added(
-        self, tx: TransactWrite, owner_id: str, manifest_id: str, now: str, delta: int,
+        self,
+        tx: TransactWrite,
+        owner_id: str,
+        manifest_id: str,
+        now: str,
+        delta: int,
         max_assets: int | None = None,
     ) -> None:
         condition = live_condition()
@@ -177,9 +185,7 @@ class ManifestRepository:
             condition=condition,
         )
 
-    def tx_attach(
-        self, tx: TransactWrite, owner_id: str, manifest_id: str, version: int, now: str
-    ) -> None:
+    def tx_attach(self, tx: TransactWrite, owner_id: str, manifest_id: str, version: int, now: str) -> None:
         """Count a new reference and a use, only on a live manifest at >= that version."""
         tx.update(
             M(owner_id, manifest_id),
@@ -199,12 +205,8 @@ class ManifestRepository:
             condition=M.manifest_id.exists() & (M.ref_count > 0),
         )
 
-    def tx_check_version(
-        self, tx: TransactWrite, owner_id: str, manifest_id: str, version: int
-    ) -> None:
-        tx.condition_check(
-            M, owner_id, manifest_id, condition=live_condition() & (M.version >= version)
-        )
+    def tx_check_version(self, tx: TransactWrite, owner_id: str, manifest_id: str, version: int) -> None:
+        tx.condition_check(M, owner_id, manifest_id, condition=live_condition() & (M.version >= version))
 
     # --- listing -----------------------------------------------------------------
 
@@ -281,7 +283,7 @@ class ManifestRepository:
 
     def publish_pending(self, manifest: ManifestModel) -> None:
         """Make a fully copied duplicate visible in one conditional write."""
-        actions = [M.pending_until.remove(), M.pending_gsi_pk.remove()]
+        actions: list[Action] = [M.pending_until.remove(), M.pending_gsi_pk.remove()]
         actions += [getattr(M, k).set(v) for k, v in listing_attributes(manifest).items()]
         manifest.update(actions=actions, condition=M.pending_until.exists() & M.deleted_at.does_not_exist())
 

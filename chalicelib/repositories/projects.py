@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from pynamodb.exceptions import DoesNotExist
+from pynamodb.expressions.update import Action
 from pynamodb.transactions import TransactWrite
 
 from chalicelib.models import ProjectModel
@@ -61,7 +62,11 @@ class ProjectRepository:
         old_mid = before.manifest_id
         new_mid = changes.get("manifest_id", old_mid)
         new_version = changes.get("manifest_version", before.manifest_version)
-        actions = [P.updated_at.set(now), P.s_upd.set(f"{now}#{before.project_id}"), P.revision.add(1)]
+        actions: list[Action] = [
+            P.updated_at.set(now),
+            P.s_upd.set(f"{now}#{before.project_id}"),
+            P.revision.add(1),
+        ]
         for field, value in changes.items():
             attr = getattr(P, field)
             actions.append(attr.remove() if value is None else attr.set(value))
@@ -136,9 +141,7 @@ class ProjectRepository:
         more = len(keys) > limit
         keys = [k for k in keys[:limit] if k.owner_id == owner_id]
         next_key = (
-            _cursor_key(keys[-1], "s_crt", {"manifest_id": {"S": manifest_id}})
-            if more and keys
-            else None
+            _cursor_key(keys[-1], "s_crt", {"manifest_id": {"S": manifest_id}}) if more and keys else None
         )
         return self._fetch(keys, lambda p: p.manifest_id == manifest_id), next_key
 
@@ -149,4 +152,6 @@ class ProjectRepository:
             p.project_id: p
             for p in P.batch_get([(k.owner_id, k.project_id) for k in keys], consistent_read=True)
         }
-        return [fetched[k.project_id] for k in keys if k.project_id in fetched and keep(fetched[k.project_id])]
+        return [
+            fetched[k.project_id] for k in keys if k.project_id in fetched and keep(fetched[k.project_id])
+        ]

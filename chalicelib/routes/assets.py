@@ -9,53 +9,91 @@ from chalicelib.schemas import AssetCreate, AssetDeleted, AssetResponse, AssetUp
 bp = Blueprint(__name__)
 
 
-@api_route(bp, "/manifests/{manifest_id}/assets", "POST", summary="Add an asset to a manifest",
-           body=AssetCreate, response=AssetResponse, status=201, errors=(404, 409))
+@api_route(
+    bp,
+    "/manifests/{manifest_id}/assets",
+    "POST",
+    summary="Add an asset to a manifest",
+    body=AssetCreate,
+    response=AssetResponse,
+    status=201,
+    errors=(404, 409),
+)
 def create_asset(owner: str, manifest_id: str, body: AssetCreate) -> AssetResponse:
     return presenters.asset_item(services.assets().create(owner, manifest_id, body))
 
 
-@api_route(bp, "/manifests/{manifest_id}/assets", "GET", summary="List a manifest's assets",
-           response=list[AssetResponse], errors=(404,))
+@api_route(
+    bp,
+    "/manifests/{manifest_id}/assets",
+    "GET",
+    summary="List a manifest's assets",
+    response=list[AssetResponse],
+    errors=(404,),
+)
 def list_assets(owner: str, manifest_id: str) -> list[AssetResponse]:
-    return [presenters.asset_item(a) for a in services.assets().list(owner, manifest_id)]
+    return [presenters.asset_item(a) for a in services.assets().list_for_manifest(owner, manifest_id)]
 
 
-@api_route(bp, "/assets/{asset_id}", "GET", summary="Get an asset", response=AssetResponse,
-           errors=(404,))
+@api_route(bp, "/assets/{asset_id}", "GET", summary="Get an asset", response=AssetResponse, errors=(404,))
 def get_asset(owner: str, asset_id: str) -> AssetResponse:
     return presenters.asset_item(services.assets().get(owner, asset_id))
 
 
-@api_route(bp, "/assets/{asset_id}", "PUT", summary="Update an asset", body=AssetUpdate,
-           response=AssetResponse, errors=(404,))
+@api_route(
+    bp,
+    "/assets/{asset_id}",
+    "PUT",
+    summary="Update an asset",
+    body=AssetUpdate,
+    response=AssetResponse,
+    errors=(404,),
+)
 def update_asset(owner: str, asset_id: str, body: AssetUpdate) -> AssetResponse:
     return presenters.asset_item(services.assets().update(owner, asset_id, body))
 
 
-@api_route(bp, "/assets/{asset_id}", "DELETE", summary="Delete an asset", response=AssetDeleted,
-           errors=(404,))
+@api_route(
+    bp, "/assets/{asset_id}", "DELETE", summary="Delete an asset", response=AssetDeleted, errors=(404,)
+)
 def delete_asset(owner: str, asset_id: str) -> AssetDeleted:
     services.assets().delete(owner, asset_id)
     return AssetDeleted(asset_id=asset_id)
 
 
-@api_route(bp, "/manifests/{manifest_id}/assets/{asset_id}", "GET", summary="Get an asset",
-           response=AssetResponse, errors=(404,))
+@api_route(
+    bp,
+    "/manifests/{manifest_id}/assets/{asset_id}",
+    "GET",
+    summary="Get an asset",
+    response=AssetResponse,
+    errors=(404,),
+)
 def get_nested_asset(owner: str, manifest_id: str, asset_id: str) -> AssetResponse:
     return presenters.asset_item(services.assets().get(owner, asset_id, manifest_id))
 
 
-@api_route(bp, "/manifests/{manifest_id}/assets/{asset_id}", "PUT", summary="Update an asset",
-           body=AssetUpdate, response=AssetResponse, errors=(404,))
-def update_nested_asset(
-    owner: str, manifest_id: str, asset_id: str, body: AssetUpdate
-) -> AssetResponse:
+@api_route(
+    bp,
+    "/manifests/{manifest_id}/assets/{asset_id}",
+    "PUT",
+    summary="Update an asset",
+    body=AssetUpdate,
+    response=AssetResponse,
+    errors=(404,),
+)
+def update_nested_asset(owner: str, manifest_id: str, asset_id: str, body: AssetUpdate) -> AssetResponse:
     return presenters.asset_item(services.assets().update(owner, asset_id, body, manifest_id))
 
 
-@api_route(bp, "/manifests/{manifest_id}/assets/{asset_id}", "DELETE", summary="Delete an asset",
-           response=AssetDeleted, errors=(404,))
+@api_route(
+    bp,
+    "/manifests/{manifest_id}/assets/{asset_id}",
+    "DELETE",
+    summary="Delete an asset",
+    response=AssetDeleted,
+    errors=(404,),
+)
 def delete_nested_asset(owner: str, manifest_id: str, asset_id: str) -> AssetDeleted:
     services.assets().delete(owner, asset_id, manifest_id)
     return AssetDeleted(asset_id=asset_id)

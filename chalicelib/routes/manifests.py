@@ -17,40 +17,81 @@ from chalicelib.schemas import (
 bp = Blueprint(__name__)
 
 
-@api_route(bp, "/manifests", "POST", summary="Create a manifest", body=ManifestCreate,
-           response=ManifestListItem, status=201)
+@api_route(
+    bp,
+    "/manifests",
+    "POST",
+    summary="Create a manifest",
+    body=ManifestCreate,
+    response=ManifestListItem,
+    status=201,
+)
 def create_manifest(owner: str, body: ManifestCreate) -> ManifestListItem:
     return presenters.manifest_item(services.manifests().create(owner, body))
 
 
-@api_route(bp, "/manifests", "GET", summary="List manifests", query=ManifestListQuery,
-           response=list[ManifestListItem], errors=(400,))
+@api_route(
+    bp,
+    "/manifests",
+    "GET",
+    summary="List manifests",
+    query=ManifestListQuery,
+    response=list[ManifestListItem],
+    errors=(400,),
+)
 def list_manifests(owner: str, query: ManifestListQuery) -> Page:
-    items, cursor = services.manifests().list(owner, query)
+    items, cursor = services.manifests().list_page(owner, query)
     return Page([presenters.manifest_item(m) for m in items], cursor)
 
 
-@api_route(bp, "/manifests/{manifest_id}", "GET", summary="Get a manifest with its assets",
-           response=ManifestDetail, errors=(404,))
+@api_route(
+    bp,
+    "/manifests/{manifest_id}",
+    "GET",
+    summary="Get a manifest with its assets",
+    response=ManifestDetail,
+    errors=(404,),
+)
 def get_manifest(owner: str, manifest_id: str) -> ManifestDetail:
     manifest, assets = services.manifests().get_detail(owner, manifest_id)
     return presenters.manifest_detail(manifest, assets)
 
 
-@api_route(bp, "/manifests/{manifest_id}", "PUT", summary="Update a manifest", body=ManifestUpdate,
-           response=ManifestListItem, errors=(404,))
+@api_route(
+    bp,
+    "/manifests/{manifest_id}",
+    "PUT",
+    summary="Update a manifest",
+    body=ManifestUpdate,
+    response=ManifestListItem,
+    errors=(404,),
+)
 def update_manifest(owner: str, manifest_id: str, body: ManifestUpdate) -> ManifestListItem:
     return presenters.manifest_item(services.manifests().update(owner, manifest_id, body))
 
 
-@api_route(bp, "/manifests/{manifest_id}", "DELETE", summary="Soft-delete a manifest",
-           response=ManifestDeleted, errors=(404, 409))
+@api_route(
+    bp,
+    "/manifests/{manifest_id}",
+    "DELETE",
+    summary="Soft-delete a manifest",
+    response=ManifestDeleted,
+    errors=(404, 409),
+)
 def delete_manifest(owner: str, manifest_id: str) -> ManifestDeleted:
     services.manifests().delete(owner, manifest_id)
     return ManifestDeleted(manifest_id=manifest_id)
 
 
-@api_route(bp, "/manifests/{manifest_id}/duplicate", "POST", summary="Duplicate a manifest",
-           query=DuplicateQuery, response=ManifestListItem, status=201, errors=(404,))
+@api_route(
+    bp,
+    "/manifests/{manifest_id}/duplicate",
+    "POST",
+    summary="Duplicate a manifest",
+    query=DuplicateQuery,
+    response=ManifestListItem,
+    status=201,
+    errors=(404,),
+)
 def duplicate_manifest(owner: str, manifest_id: str, query: DuplicateQuery) -> ManifestListItem:
     return presenters.manifest_item(services.manifests().duplicate(owner, manifest_id, query.name))

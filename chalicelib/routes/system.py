@@ -10,8 +10,9 @@ from chalicelib.schemas import Health
 bp = Blueprint(__name__)
 
 
-@api_route(bp, "/health", "GET", summary="Readiness check", response=Health, auth_required=False,
-           errors=(503,))
+@api_route(
+    bp, "/health", "GET", summary="Readiness check", response=Health, auth_required=False, errors=(503,)
+)
 def health() -> Health:
     from chalicelib.services import health as health_service
 

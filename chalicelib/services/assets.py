@@ -63,7 +63,7 @@ class AssetService:
             raise LimitExceededError(f"A manifest holds at most {max_assets} assets") from exc
         return asset
 
-    def list(self, owner_id: str, manifest_id: str) -> list[AssetModel]:
+    def list_for_manifest(self, owner_id: str, manifest_id: str) -> list[AssetModel]:
         self._manifests.get_live(owner_id, manifest_id)
         return self._assets.list_for_manifest(manifest_id)
 
@@ -107,9 +107,7 @@ class AssetService:
             changes["manifest_tag"] = self._allocate_tag(
                 owner_id, manifest.manifest_id, changes["asset_type"]
             )
-        return self._assets.update(
-            manifest.manifest_id, asset_id, changes, utcnow(), expected_revision
-        )
+        return self._assets.update(manifest.manifest_id, asset_id, changes, utcnow(), expected_revision)
 
     def delete(
         self,
@@ -120,9 +118,7 @@ class AssetService:
     ) -> None:
         manifest, _ = self.resolve(owner_id, asset_id, manifest_id)
         try:
-            self._assets.delete(
-                owner_id, manifest.manifest_id, asset_id, utcnow(), expected_revision
-            )
+            self._assets.delete(owner_id, manifest.manifest_id, asset_id, utcnow(), expected_revision)
         except ConditionFailed as exc:
             # Deleted concurrently (asset or manifest): either way it is gone.
             raise NotFoundError("Asset not found") from exc

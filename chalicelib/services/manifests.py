@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from chalicelib import cursors
@@ -58,7 +58,7 @@ class ManifestService:
         self._manifests.add(manifest)
         return manifest
 
-    def list(self, owner_id: str, query: ManifestListQuery) -> tuple[list[ManifestModel], str | None]:
+    def list_page(self, owner_id: str, query: ManifestListQuery) -> tuple[list[ManifestModel], str | None]:
         scope = "|".join(
             [
                 "manifests",
@@ -149,9 +149,7 @@ class ManifestService:
             parent_manifest_id=source.manifest_id,
             thumbnail_key=source.thumbnail_key,
         )
-        deadline = (datetime.now(timezone.utc) + PENDING_DUPLICATE_TTL).strftime(
-            "%Y-%m-%dT%H:%M:%S.%fZ"
-        )
+        deadline = (datetime.now(UTC) + PENDING_DUPLICATE_TTL).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
         self._manifests.add_pending(copy, deadline)
         try:
             self._assets.put_many([_copy_asset(a, copy) for a in assets])

@@ -22,6 +22,13 @@ from chalicelib.schemas import PageQuery, ProjectCreate, ProjectListQuery, Proje
 RACE_ATTEMPTS = 5
 
 
+def _needs_manifest_error() -> ValidationFailedError:
+    return ValidationFailedError(
+        "manifest_version needs a manifest_id",
+        [{"loc": ["body", "manifest_version"], "msg": "Requires manifest_id", "type": "missing"}],
+    )
+
+
 def _version_error(version: int, current: int) -> ValidationFailedError:
     return ValidationFailedError(
         "manifest_version exceeds the manifest's current version",
@@ -57,10 +64,7 @@ class ProjectService:
 
     def create(self, owner_id: str, data: ProjectCreate) -> ProjectModel:
         if data.manifest_version is not None and not data.manifest_id:
-            raise ValidationFailedError(
-                "manifest_version needs a manifest_id",
-                [{"loc": ["body", "manifest_version"], "msg": "Requires manifest_id", "type": "missing"}],
-            )
+            raise _needs_manifest_error()
         version = None
         if data.manifest_id:
             version = self._resolve_version(owner_id, data.manifest_id, data.manifest_version)
@@ -106,7 +110,13 @@ class ProjectService:
                 if changes.get("manifest_version") is not None:
                     raise ValidationFailedError(
                         "manifest_version needs a manifest_id",
-                        [{"loc": ["body", "manifest_version"], "msg": "Requires manifest_id", "type": "missing"}],
+                        [
+                            {
+                                "loc": ["body", "manifest_version"],
+                                "msg": "Requires manifest_id",
+                                "type": "missing",
+                            }
+                        ],
                     )
                 changes["manifest_version"] = None
             elif target != before.manifest_id or "manifest_version" in changes:
@@ -131,7 +141,7 @@ class ProjectService:
                 continue
         raise ConflictError("The project is being changed concurrently; retry")
 
-    def list(self, owner_id: str, query: ProjectListQuery) -> tuple[list[ProjectModel], str | None]:
+    def list_page(self, owner_id: str, query: ProjectListQuery) -> tuple[list[ProjectModel], str | None]:
         scope = f"projects|{query.sort_by}|{query.sort_order}"
         start = cursors.decode(query.cursor, owner_id, scope) if query.cursor else None
         items, next_key = self._projects.page(

@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import logging
+import os
 from typing import Any
 
 from chalice import Chalice
 
-from chalicelib import config
 from chalicelib.http import add_standard_headers, normalize_error_body
-from chalicelib.routes import assets, manifests, projects, system
+from chalicelib.routes import assets, manifests, projects, system, uploads
 
 app = Chalice(app_name="vidpipe-manifests")
 app.debug = False  # never send tracebacks, whatever the stage
+app.log.setLevel(logging.INFO)
+# The multipart upload route reads raw bytes; API Gateway base64-encodes them.
+app.api.binary_types.append("multipart/form-data")
 
-for blueprint in (system.bp, manifests.bp, assets.bp, projects.bp):
+for blueprint in (system.bp, manifests.bp, assets.bp, projects.bp, uploads.bp):
     app.register_blueprint(blueprint, url_prefix="/api")
 
 
@@ -30,4 +34,27 @@ def sweep_abandoned_duplicates(event: Any) -> dict[str, int]:
     return {"swept": services.manifests().sweep_abandoned_duplicates()}
 
 
-__all__ = ["app", "config"]
+@app.schedule("rate(15 minutes)")
+def sweep_expired_uploads(event: Any) -> dict[str, int]:
+    from chalicelib import services
+
+    return {"swept": services.uploads().sweep_expired()}
+
+
+# The queue name must be known when Chalice packages the app (decorator
+# argument), so it is the one setting read at import time.
+@app.on_sqs_message(queue=os.environ.get("UPLOAD_QUEUE_NAME", "vidpipe-upload-events"), batch_size=10)
+def on_upload_event(event: Any) -> None:
+    """S3 ObjectCreated -> SQS: verify and attach uploads whose client never
+    called upload-complete. Failures raise, so SQS retries and then dead-letters."""
+    import json
+    from urllib.parse import unquote_plus
+
+    from chalicelib import services
+
+    for message in event:
+        body = json.loads(message.body)
+        for record in body.get("Records", []):
+            key = unquote_plus(record["s3"]["object"]["key"])
+            outcome = services.uploads().handle_object_created(key)
+            app.log.info("upload event %s: %s", key, outcome)

@@ -71,8 +71,37 @@ def cursor_secret() -> bytes:
 
 
 def cors_origins() -> tuple[str, ...]:
-    raw = _env("CORS_ALLOW_ORIGINS")
+    """Allowed browser origins: the stage's list plus CORS_EXTRA_ORIGINS (set by
+    whoever runs a local server for another origin, e.g. the browser test)."""
+    raw = f"{_env('CORS_ALLOW_ORIGINS')},{_env('CORS_EXTRA_ORIGINS')}"
     return tuple(o.strip() for o in raw.split(",") if o.strip())
+
+
+def max_upload_bytes() -> int:
+    return _int("MAX_UPLOAD_BYTES", 10 * 1024 * 1024)
+
+
+def max_direct_upload_bytes() -> int:
+    """Multipart uploads through the API: API Gateway/Lambda cap request payloads
+    (6 MB invoke, base64 inflates binary by a third), so AWS stages set this lower."""
+    return _int("MAX_DIRECT_UPLOAD_BYTES", 10 * 1024 * 1024)
+
+
+def upload_url_ttl_seconds() -> int:
+    return _int("UPLOAD_URL_TTL_SECONDS", 15 * 60)
+
+
+def upload_complete_window_seconds() -> int:
+    """How long after the PUT URL expires a completion is still accepted."""
+    return _int("UPLOAD_COMPLETE_WINDOW_SECONDS", 60 * 60)
+
+
+def image_url_ttl_seconds() -> int:
+    return _int("IMAGE_URL_TTL_SECONDS", 60 * 60)
+
+
+def upload_queue_name() -> str:
+    return _env("UPLOAD_QUEUE_NAME", f"{table_prefix()}-upload-events")
 
 
 def max_assets_per_manifest() -> int:
@@ -93,3 +122,43 @@ def dynamodb_read_timeout() -> float:
 
 def dynamodb_max_retries() -> int:
     return _int("DYNAMODB_MAX_RETRIES", 3)
+
+
+# --- OIDC token verification (AUTH_MODE=oidc) -------------------------------------
+
+
+def jwt_audiences() -> tuple[str, ...]:
+    """Accepted audiences (comma-separated JWT_AUDIENCE): an ID token's `aud`, or a
+    Cognito access token's `client_id` (the app client id in both cases)."""
+    return tuple(a.strip() for a in _env("JWT_AUDIENCE").split(",") if a.strip())
+
+
+def jwks_url() -> str | None:
+    """The issuer's key set: JWKS_URL, else `<JWT_ISSUER>/.well-known/jwks.json`."""
+    explicit = _env("JWKS_URL")
+    if explicit:
+        return explicit
+    issuer = jwt_issuer()
+    return f"{issuer.rstrip('/')}/.well-known/jwks.json" if issuer else None
+
+
+def jwt_token_uses() -> frozenset[str]:
+    """Allowed `token_use` values where the issuer sets the claim (Cognito does)."""
+    raw = _env("JWT_TOKEN_USE", "access,id")
+    return frozenset(u.strip() for u in raw.split(",") if u.strip())
+
+
+def jwks_cache_ttl_seconds() -> float:
+    """How long a fetched key set is trusted before it is fetched again; also how long
+    a key removed from the issuer's set keeps verifying tokens in a warm process."""
+    return float(_env("JWKS_CACHE_TTL_SECONDS", "900"))
+
+
+def jwks_min_refresh_seconds() -> float:
+    """Least time between two fetches of the key set (unknown `kid`, failed fetches):
+    a flood of tokens with made-up key ids costs the issuer one request per interval."""
+    return float(_env("JWKS_MIN_REFRESH_SECONDS", "30"))
+
+
+def jwks_fetch_timeout() -> float:
+    return float(_env("JWKS_FETCH_TIMEOUT", "2"))

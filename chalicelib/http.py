@@ -11,6 +11,7 @@ any middleware could see it.
 from __future__ import annotations
 
 import functools
+import io
 import json
 import logging
 import re
@@ -83,6 +84,7 @@ class Endpoint:
     status: int = 200
     auth: bool = True
     paginated: bool = False
+    form_file: bool = False
     errors: tuple[int, ...] = ()
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -136,6 +138,38 @@ def parse_body(request: Any, model: type[BaseModel]) -> BaseModel:
         return model.model_validate(data)
     except ValidationError as exc:
         raise ValidationFailedError("Invalid request body", _field_errors(exc, "body")) from exc
+
+
+def parse_form_file(request: Any, field_name: str = "file") -> Any:
+    """The one file field of a multipart/form-data body."""
+    import multipart
+
+    from chalicelib.services.uploads import UploadedFile
+
+    header = request.headers.get("content-type") or ""
+    media_type, options = multipart.parse_options_header(header)
+    if media_type != "multipart/form-data" or not options.get("boundary"):
+        raise UnsupportedMediaTypeError("Content-Type must be multipart/form-data")
+    raw = request.raw_body or b""
+    limit = config.max_direct_upload_bytes()
+    if len(raw) > limit + 64 * 1024:
+        raise PayloadTooLargeError(
+            f"Files over {limit} bytes cannot be sent through the API; "
+            "use POST /api/assets/{asset_id}/upload-url and PUT the file to S3"
+        )
+    try:
+        parser = multipart.MultipartParser(
+            io.BytesIO(raw), options["boundary"], len(raw), memory_limit=limit + 64 * 1024
+        )
+        for part in parser:
+            if part.name == field_name:
+                return UploadedFile(part.filename or None, part.content_type or None, part.raw)
+    except multipart.MultipartError as exc:
+        raise BadRequestError("Malformed multipart body") from exc
+    raise ValidationFailedError(
+        "Missing file field",
+        [{"loc": ["body", field_name], "msg": "Field required", "type": "missing"}],
+    )
 
 
 def parse_query(request: Any, model: type[BaseModel]) -> BaseModel:
@@ -195,6 +229,7 @@ def api_route(
     status: int = 200,
     auth_required: bool = True,
     errors: tuple[int, ...] = (),
+    form_file: bool = False,
     prefix: str = "/api",
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Register a view on `bp`: authenticate, parse, call, render, map errors."""
@@ -211,6 +246,7 @@ def api_route(
             auth=auth_required,
             paginated=query is not None and "cursor" in query.model_fields,
             errors=errors,
+            form_file=form_file,
         )
         ENDPOINTS.append(endpoint)
 
@@ -223,6 +259,8 @@ def api_route(
                     kwargs["owner"] = auth.owner_from_headers(request.headers)
                 if body is not None:
                     kwargs["body"] = parse_body(request, body)
+                if form_file:
+                    kwargs["upload"] = parse_form_file(request)
                 if query is not None:
                     kwargs["query"] = parse_query(request, query)
                 elif request.query_params:
@@ -248,9 +286,34 @@ def api_route(
 
         view.__endpoint__ = endpoint  # type: ignore[attr-defined]
         bp.route(path, methods=[method], content_types=["*/*"])(view)
+        _register_preflight(bp, path, prefix + path)
         return view
 
     return decorator
+
+
+_PREFLIGHT_REGISTERED: set[tuple[int, str]] = set()
+CORS_ALLOW_HEADERS = "Authorization, Content-Type, If-Match, Idempotency-Key"
+
+
+def _register_preflight(bp: Blueprint, path: str, full_path: str) -> None:
+    """Answer CORS preflights ourselves (one OPTIONS view per path), so the
+    allowed origin can be chosen per request from the stage's allow-list."""
+    if (id(bp), path) in _PREFLIGHT_REGISTERED:
+        return
+    _PREFLIGHT_REGISTERED.add((id(bp), path))
+
+    def preflight(**_path_params: str) -> Response:
+        methods = sorted({ep.method for ep in ENDPOINTS if ep.path == full_path} | {"OPTIONS"})
+        headers: dict[str, str | list[str]] = {
+            "Access-Control-Allow-Methods": ", ".join(methods),
+            "Access-Control-Allow-Headers": CORS_ALLOW_HEADERS,
+            "Access-Control-Max-Age": "600",
+        }
+        return Response(body="", status_code=204, headers=headers)
+
+    preflight.__name__ = f"preflight_{re.sub(r'[^a-zA-Z0-9]+', '_', path).strip('_')}"
+    bp.route(path, methods=["OPTIONS"], content_types=["*/*"])(preflight)
 
 
 # --- middleware helpers ----------------------------------------------------------

@@ -15,6 +15,7 @@ from pynamodb.attributes import (
     ListAttribute,
     MapAttribute,
     NumberAttribute,
+    TTLAttribute,
     UnicodeAttribute,
 )
 from pynamodb.indexes import (
@@ -265,4 +266,59 @@ class ProjectModel(Model):
     by_created = _ProjectsByCreated()
 
 
-ALL_MODELS: tuple[type[Model], ...] = (ManifestModel, AssetModel, AssetLocatorModel, ProjectModel)
+class _PendingUploads(GlobalSecondaryIndex["UploadModel"]):
+    """Sparse: only tickets still waiting for their bytes, for the expiry sweep."""
+
+    class Meta:
+        index_name = "pending"
+        projection = KeysOnlyProjection()
+
+    pending_pk = UnicodeAttribute(hash_key=True)
+    expires_at = UnicodeAttribute(range_key=True)
+
+
+class UploadModel(Model):
+    """An upload ticket: one presigned PUT of one server-chosen key for one asset."""
+
+    class Meta(_BaseMeta):
+        table_name = _table("uploads")
+
+    upload_id = UnicodeAttribute(hash_key=True)
+    owner_id = UnicodeAttribute()
+    manifest_id = UnicodeAttribute()
+    asset_id = UnicodeAttribute()
+    object_key = UnicodeAttribute()
+    thumbnail_key = UnicodeAttribute()
+    content_type = UnicodeAttribute()
+    declared_size = NumberAttribute()
+    status = UnicodeAttribute()  # PENDING | COMPLETED | REJECTED | EXPIRED
+    reason = UnicodeAttribute(null=True)
+    created_at = UnicodeAttribute()
+    expires_at = UnicodeAttribute()  # end of the completion window
+    pending_pk = UnicodeAttribute(null=True)
+    ttl = TTLAttribute(null=True)  # the ticket record itself is purged after this
+
+    pending = _PendingUploads()
+
+
+class ImageRefModel(Model):
+    """How many assets show an image object. Duplicated manifests share image
+    objects; an object (and its thumbnail) is deleted only when this reaches 0."""
+
+    class Meta(_BaseMeta):
+        table_name = _table("image-refs")
+
+    object_key = UnicodeAttribute(hash_key=True)
+    thumbnail_key = UnicodeAttribute()
+    owner_id = UnicodeAttribute()
+    ref_count = NumberAttribute(default=0)
+
+
+ALL_MODELS: tuple[type[Model], ...] = (
+    ManifestModel,
+    AssetModel,
+    AssetLocatorModel,
+    ProjectModel,
+    UploadModel,
+    ImageRefModel,
+)

@@ -19,15 +19,20 @@ from chalicelib.schemas import (
 UrlFor = Callable[[str | None], str | None]
 
 
-def _no_url(key: str | None) -> str | None:
-    return None
+def _signed_url(key: str | None) -> str | None:
+    """Signed GET URL for a stored object key (S3 is only touched when there is one)."""
+    if not key:
+        return None
+    from chalicelib.storage import storage
+
+    return storage().image_url(key)
 
 
 def _num(value: float | int | None) -> float | None:
     return None if value is None else float(value)
 
 
-def manifest_item(m: ManifestModel, url_for: UrlFor = _no_url) -> ManifestListItem:
+def manifest_item(m: ManifestModel, url_for: UrlFor = _signed_url) -> ManifestListItem:
     return ManifestListItem(
         manifest_id=m.manifest_id,
         name=m.name,
@@ -45,7 +50,7 @@ def manifest_item(m: ManifestModel, url_for: UrlFor = _no_url) -> ManifestListIt
     )
 
 
-def asset_item(a: AssetModel, url_for: UrlFor = _no_url) -> AssetResponse:
+def asset_item(a: AssetModel, url_for: UrlFor = _signed_url) -> AssetResponse:
     return AssetResponse(
         asset_id=a.asset_id,
         manifest_id=a.manifest_id,
@@ -69,7 +74,9 @@ def asset_item(a: AssetModel, url_for: UrlFor = _no_url) -> AssetResponse:
     )
 
 
-def manifest_detail(m: ManifestModel, assets: list[AssetModel], url_for: UrlFor = _no_url) -> ManifestDetail:
+def manifest_detail(
+    m: ManifestModel, assets: list[AssetModel], url_for: UrlFor = _signed_url
+) -> ManifestDetail:
     return ManifestDetail(
         **manifest_item(m, url_for).model_dump(),
         processing_progress=_num(m.processing_progress),

@@ -22,12 +22,16 @@ def ensure_tables() -> list[str]:
     return created
 
 
-def ensure_bucket(cors_origins: tuple[str, ...] | None = None) -> None:
+def ensure_bucket() -> None:
+    """The bucket, with CORS for the stage's browser origins."""
     client: Any = storage().client
     bucket = config.bucket_name()
     existing = {b["Name"] for b in client.list_buckets().get("Buckets", [])}
     if bucket not in existing:
         client.create_bucket(Bucket=bucket)
+    origins = config.cors_origins()
+    if origins:
+        storage().set_cors(origins)
 
 
 def ensure_all() -> None:

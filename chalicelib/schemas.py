@@ -254,6 +254,28 @@ class ProjectDeleted(_Output):
     project_id: str
 
 
+# --- uploads ---------------------------------------------------------------------
+
+
+class UploadUrlRequest(_Input):
+    content_type: Annotated[str, Field(min_length=1, max_length=100)]
+    # The upper limit (10 MiB) is answered with 413 by the service, not 422 here.
+    size: Annotated[int, Field(gt=0, le=2**53)]
+    filename: Annotated[str, Field(max_length=255)] | None = None
+
+
+class UploadTicket(_Output):
+    upload_id: str
+    url: str
+    method: Literal["PUT"] = "PUT"
+    headers: dict[str, str]
+    expires_at: str
+
+
+class UploadComplete(_Input):
+    upload_id: Uuid
+
+
 # --- misc ------------------------------------------------------------------------
 
 

@@ -1,15 +1,33 @@
-"""S3 access. The client is created on first use and can be passed in."""
+"""S3 access: presigned URLs, verification reads, thumbnails, cleanup.
+
+The client is created on first use (or passed in). SDK errors are translated
+here, so services only see our own outcomes.
+"""
 
 from __future__ import annotations
 
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
 from typing import Any
 
 from chalicelib import config
+
+URL_CACHE_SIZE = 10_000
+
+
+@dataclass(frozen=True)
+class PresignedPut:
+    url: str
+    headers: dict[str, str]
 
 
 class Storage:
     def __init__(self, client: Any = None) -> None:
         self._client = client
+        self._urls: OrderedDict[str, tuple[str, float]] = OrderedDict()
+        self._lock = threading.Lock()
 
     @property
     def client(self) -> Any:
@@ -31,14 +49,103 @@ class Storage:
             )
         return self._client
 
+    @property
+    def bucket(self) -> str:
+        return config.bucket_name()
+
     def bucket_reachable(self) -> bool:
         from botocore.exceptions import BotoCoreError, ClientError
 
         try:
-            self.client.head_bucket(Bucket=config.bucket_name())
+            self.client.head_bucket(Bucket=self.bucket)
         except (ClientError, BotoCoreError):
             return False
         return True
+
+    def presign_put(self, key: str, content_type: str, size: int | None, expires_in: int) -> PresignedPut:
+        """A PUT URL whose signature covers Content-Type (and Content-Length when
+        declared), so S3 refuses any other type or length."""
+        params: dict[str, Any] = {"Bucket": self.bucket, "Key": key, "ContentType": content_type}
+        headers = {"Content-Type": content_type}
+        if size is not None:
+            params["ContentLength"] = size
+            headers["Content-Length"] = str(size)
+        url = self.client.generate_presigned_url(
+            "put_object", Params=params, ExpiresIn=expires_in, HttpMethod="PUT"
+        )
+        return PresignedPut(url=url, headers=headers)
+
+    def image_url(self, key: str | None) -> str | None:
+        """A short-lived GET URL, minted at read time. A URL is reused while it has
+        more than half its life left, so a page of 500 assets does not re-sign 1000 URLs."""
+        if not key:
+            return None
+        ttl = config.image_url_ttl_seconds()
+        now = time.monotonic()
+        with self._lock:
+            cached = self._urls.get(key)
+            if cached and now - cached[1] < ttl / 2:
+                return cached[0]
+        url: str = self.client.generate_presigned_url(
+            "get_object", Params={"Bucket": self.bucket, "Key": key}, ExpiresIn=ttl
+        )
+        with self._lock:
+            self._urls[key] = (url, now)
+            self._urls.move_to_end(key)
+            while len(self._urls) > URL_CACHE_SIZE:
+                self._urls.popitem(last=False)
+        return url
+
+    def size_of(self, key: str) -> int | None:
+        """Stored size, or None when there is no such object."""
+        from botocore.exceptions import ClientError
+
+        try:
+            head = self.client.head_object(Bucket=self.bucket, Key=key)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+                return None
+            raise
+        return int(head["ContentLength"])
+
+    def read(self, key: str, max_bytes: int) -> bytes:
+        """At most `max_bytes` of the object (a ranged GET, so a lying size cannot
+        make us read more)."""
+        response = self.client.get_object(Bucket=self.bucket, Key=key, Range=f"bytes=0-{max_bytes - 1}")
+        data: bytes = response["Body"].read()
+        return data
+
+    def write(self, key: str, data: bytes, content_type: str) -> None:
+        self.client.put_object(Bucket=self.bucket, Key=key, Body=data, ContentType=content_type)
+
+    def delete(self, *keys: str) -> None:
+        keys = tuple(k for k in keys if k)
+        if not keys:
+            return
+        self.client.delete_objects(
+            Bucket=self.bucket, Delete={"Objects": [{"Key": k} for k in keys], "Quiet": True}
+        )
+
+    def set_cors(self, origins: tuple[str, ...]) -> None:
+        """Browsers PUT uploads and GET images straight from the bucket."""
+        self.client.put_bucket_cors(
+            Bucket=self.bucket,
+            CORSConfiguration={
+                "CORSRules": [
+                    {
+                        "AllowedOrigins": list(origins),
+                        "AllowedMethods": ["GET", "PUT", "HEAD"],
+                        "AllowedHeaders": ["Content-Type", "Content-Length"],
+                        "ExposeHeaders": ["ETag"],
+                        "MaxAgeSeconds": 3600,
+                    }
+                ]
+            },
+        )
+
+    def cors_rules(self) -> list[dict[str, Any]]:
+        rules: list[dict[str, Any]] = self.client.get_bucket_cors(Bucket=self.bucket)["CORSRules"]
+        return rules
 
 
 _storage: Storage | None = None

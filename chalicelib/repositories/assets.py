@@ -112,7 +112,7 @@ class AssetRepository:
             for asset in assets:
                 batch.save(L(asset.asset_id, owner_id=asset.owner_id, manifest_id=asset.manifest_id))
 
-    def delete_all(self, manifest_id: str) -> int:
+    def delete_all(self, manifest_id: str) -> list[AssetModel]:
         """Remove every asset (and locator) of an unpublished duplicate."""
         assets = list(A.query(manifest_id, consistent_read=True))
         with L.batch_write() as batch:
@@ -121,4 +121,4 @@ class AssetRepository:
         with A.batch_write() as batch:
             for asset in assets:
                 batch.delete(asset)
-        return len(assets)
+        return assets

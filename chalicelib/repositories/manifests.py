@@ -159,6 +159,22 @@ class ManifestRepository:
             return self.soft_delete(owner_id, manifest_id, now, expected_revision)
         return True
 
+    def set_thumbnail(
+        self, owner_id: str, manifest_id: str, thumbnail_key: str | None, seen_revision: int
+    ) -> bool:
+        """Store the derived thumbnail only if nothing changed since `seen_revision`
+        (a later change recomputes it itself); it does not bump the revision."""
+        action = M.thumbnail_key.set(thumbnail_key) if thumbnail_key else M.thumbnail_key.remove()
+        try:
+            M(owner_id, manifest_id).update(
+                actions=[action], condition=live_condition() & (M.revision == seen_revision)
+            )
+        except UpdateError as exc:
+            if exc.cause_response_code == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
     # --- transactional pieces used by the asset and project repositories -------
 
     def tx_asset_added(

@@ -3,31 +3,51 @@
 from __future__ import annotations
 
 import functools
+from typing import NamedTuple
 
 from chalicelib.repositories.assets import AssetRepository
 from chalicelib.repositories.manifests import ManifestRepository
 from chalicelib.repositories.projects import ProjectRepository
+from chalicelib.repositories.uploads import ImageRefRepository, UploadRepository
 from chalicelib.services.assets import AssetService
+from chalicelib.services.images import ImageLifecycle
 from chalicelib.services.manifests import ManifestService
 from chalicelib.services.projects import ProjectService
+from chalicelib.services.uploads import UploadService
+from chalicelib.storage import storage
+
+
+class _Repositories(NamedTuple):
+    manifests: ManifestRepository
+    assets: AssetRepository
+    projects: ProjectRepository
+    uploads: UploadRepository
+    images: ImageLifecycle
 
 
 @functools.cache
-def _repositories() -> tuple[ManifestRepository, AssetRepository, ProjectRepository]:
+def _repositories() -> _Repositories:
     manifests = ManifestRepository()
-    return manifests, AssetRepository(manifests), ProjectRepository(manifests)
+    assets = AssetRepository(manifests)
+    lifecycle = ImageLifecycle(manifests, assets, ImageRefRepository(), storage())
+    return _Repositories(manifests, assets, ProjectRepository(manifests), UploadRepository(), lifecycle)
 
 
 def manifests() -> ManifestService:
-    m, a, p = _repositories()
-    return ManifestService(m, a, p)
+    r = _repositories()
+    return ManifestService(r.manifests, r.assets, r.projects, r.images)
 
 
 def assets() -> AssetService:
-    m, a, _ = _repositories()
-    return AssetService(m, a)
+    r = _repositories()
+    return AssetService(r.manifests, r.assets, r.images)
 
 
 def projects() -> ProjectService:
-    m, _, p = _repositories()
-    return ProjectService(m, p)
+    r = _repositories()
+    return ProjectService(r.manifests, r.projects)
+
+
+def uploads() -> UploadService:
+    r = _repositories()
+    return UploadService(assets(), r.assets, r.uploads, r.images, storage())

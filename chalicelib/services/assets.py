@@ -12,6 +12,7 @@ from chalicelib.repositories.assets import AssetRepository
 from chalicelib.repositories.base import ConditionFailed, utcnow
 from chalicelib.repositories.manifests import ManifestRepository
 from chalicelib.schemas import TAG_PREFIXES, AssetCreate, AssetUpdate
+from chalicelib.services.images import ImageLifecycle
 
 
 def format_tag(prefix: str, number: int) -> str:
@@ -20,9 +21,12 @@ def format_tag(prefix: str, number: int) -> str:
 
 
 class AssetService:
-    def __init__(self, manifests: ManifestRepository, assets: AssetRepository) -> None:
+    def __init__(
+        self, manifests: ManifestRepository, assets: AssetRepository, images: ImageLifecycle
+    ) -> None:
         self._manifests = manifests
         self._assets = assets
+        self._images = images
 
     def _allocate_tag(self, owner_id: str, manifest_id: str, asset_type: str) -> str:
         prefix = TAG_PREFIXES[asset_type]
@@ -116,9 +120,11 @@ class AssetService:
         manifest_id: str | None = None,
         expected_revision: int | None = None,
     ) -> None:
-        manifest, _ = self.resolve(owner_id, asset_id, manifest_id)
+        manifest, asset = self.resolve(owner_id, asset_id, manifest_id)
         try:
             self._assets.delete(owner_id, manifest.manifest_id, asset_id, utcnow(), expected_revision)
         except ConditionFailed as exc:
             # Deleted concurrently (asset or manifest): either way it is gone.
             raise NotFoundError("Asset not found") from exc
+        # Only after the asset is gone: the image may still be shown elsewhere.
+        self._images.after_asset_removed(owner_id, manifest.manifest_id, asset)

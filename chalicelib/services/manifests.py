@@ -19,6 +19,7 @@ from chalicelib.schemas import (
     ManifestListQuery,
     ManifestUpdate,
 )
+from chalicelib.services.images import ImageLifecycle
 
 COPY_SUFFIX = " (Copy)"
 NAME_MAX = 200
@@ -30,11 +31,16 @@ CONFLICT_PROJECT_IDS_SHOWN = 100
 
 class ManifestService:
     def __init__(
-        self, manifests: ManifestRepository, assets: AssetRepository, projects: ProjectRepository
+        self,
+        manifests: ManifestRepository,
+        assets: AssetRepository,
+        projects: ProjectRepository,
+        images: ImageLifecycle,
     ) -> None:
         self._manifests = manifests
         self._assets = assets
         self._projects = projects
+        self._images = images
 
     def create(self, owner_id: str, data: ManifestCreate) -> ManifestModel:
         now = utcnow()
@@ -147,12 +153,17 @@ class ManifestService:
             created_at=now,
             updated_at=now,
             parent_manifest_id=source.manifest_id,
-            thumbnail_key=source.thumbnail_key,
         )
+        copies = [_copy_asset(a, copy) for a in assets]
+        # Copies share the (immutable) image objects: take their references before
+        # any copy exists. A crash from here on can only leak a reference (the
+        # object is kept), never break an image.
+        self._images.share(copies)
+        copy.thumbnail_key = next((a.thumbnail_key for a in copies if a.thumbnail_key), None)
         deadline = (datetime.now(UTC) + PENDING_DUPLICATE_TTL).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
         self._manifests.add_pending(copy, deadline)
         try:
-            self._assets.put_many([_copy_asset(a, copy) for a in assets])
+            self._assets.put_many(copies)
             self._manifests.publish_pending(copy)
         except Exception:
             self._discard_pending(owner_id, copy.manifest_id)
@@ -161,7 +172,8 @@ class ManifestService:
 
     def _discard_pending(self, owner_id: str, manifest_id: str) -> None:
         self._manifests.retire_pending(owner_id, manifest_id)
-        self._assets.delete_all(manifest_id)
+        removed = self._assets.delete_all(manifest_id)
+        self._images.release_all(removed)
         self._manifests.delete_pending(owner_id, manifest_id)
 
     def sweep_abandoned_duplicates(self) -> int:

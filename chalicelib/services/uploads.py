@@ -1,0 +1,257 @@
+"""Reference image uploads: presigned direct-to-S3 PUTs, verified after the fact.
+
+Nothing but a verified image is ever attached: the object must exist, have the
+declared size (within the limit) and magic bytes of the declared type, and
+Pillow must decode it into a thumbnail. Anything else is deleted and refused.
+The same `process` runs for the client's completion call and for the S3 event.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from chalicelib import config, images
+from chalicelib.errors import (
+    NotFoundError,
+    PayloadTooLargeError,
+    UnsupportedMediaTypeError,
+    ValidationFailedError,
+)
+from chalicelib.models import AssetModel, UploadModel
+from chalicelib.repositories.assets import AssetRepository
+from chalicelib.repositories.base import ConditionFailed, utcnow
+from chalicelib.repositories.uploads import UploadRepository
+from chalicelib.services.assets import AssetService
+from chalicelib.services.images import ImageLifecycle
+from chalicelib.storage import PresignedPut, Storage
+
+log = logging.getLogger(__name__)
+
+TICKET_RETENTION = timedelta(days=7)
+MiB = 1024 * 1024
+
+
+def _iso(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def owner_prefix(owner_id: str) -> str:
+    """Object keys never contain the raw subject (it is not ours to publish)."""
+    return hashlib.sha256(owner_id.encode()).hexdigest()[:24]
+
+
+def _reject(reason: str) -> ValidationFailedError:
+    return ValidationFailedError(
+        reason, [{"loc": ["body", "upload_id"], "msg": reason, "type": "image_rejected"}]
+    )
+
+
+@dataclass(frozen=True)
+class IssuedUpload:
+    ticket: UploadModel
+    put: PresignedPut
+    url_expires_at: str
+
+
+@dataclass(frozen=True)
+class UploadedFile:
+    filename: str | None
+    content_type: str | None
+    data: bytes
+
+
+class UploadService:
+    def __init__(
+        self,
+        assets: AssetService,
+        asset_repo: AssetRepository,
+        uploads: UploadRepository,
+        images_lifecycle: ImageLifecycle,
+        store: Storage,
+    ) -> None:
+        self._assets = assets
+        self._asset_repo = asset_repo
+        self._uploads = uploads
+        self._images = images_lifecycle
+        self._store = store
+
+    # --- tickets ---------------------------------------------------------------------
+
+    def _check_declared(self, content_type: str, size: int, limit: int) -> None:
+        if content_type not in images.ALLOWED_TYPES:
+            raise UnsupportedMediaTypeError(
+                f"content_type must be one of {', '.join(sorted(images.ALLOWED_TYPES))}"
+            )
+        if size > limit:
+            raise PayloadTooLargeError(f"Images are limited to {limit} bytes ({limit / MiB:g} MiB)")
+
+    def _new_ticket(self, owner_id: str, asset: AssetModel, content_type: str, size: int) -> UploadModel:
+        upload_id = str(uuid.uuid4())
+        base = f"{owner_prefix(owner_id)}/{asset.manifest_id}/{asset.asset_id}/{upload_id}"
+        now = datetime.now(UTC)
+        url_ttl = config.upload_url_ttl_seconds()
+        deadline = now + timedelta(seconds=url_ttl + config.upload_complete_window_seconds())
+        return UploadModel(
+            upload_id,
+            owner_id=owner_id,
+            manifest_id=asset.manifest_id,
+            asset_id=asset.asset_id,
+            object_key=f"images/{base}.{images.ALLOWED_TYPES[content_type]}",
+            thumbnail_key=f"thumbnails/{base}.webp",
+            content_type=content_type,
+            declared_size=size,
+            status="PENDING",
+            created_at=_iso(now),
+            expires_at=_iso(deadline),
+            ttl=deadline + TICKET_RETENTION,
+        )
+
+    def issue(self, owner_id: str, asset_id: str, content_type: str, size: int) -> IssuedUpload:
+        """A ticket and its presigned PUT. The key is ours (owner/manifest/asset
+        scoped, random); a client filename never becomes part of a path."""
+        self._check_declared(content_type, size, config.max_upload_bytes())
+        _, asset = self._assets.resolve(owner_id, asset_id)
+        ticket = self._new_ticket(owner_id, asset, content_type, size)
+        self._uploads.add(ticket)
+        ttl = config.upload_url_ttl_seconds()
+        put = self._store.presign_put(ticket.object_key, content_type, size, ttl)
+        url_expires = _iso(datetime.now(UTC) + timedelta(seconds=ttl))
+        return IssuedUpload(ticket, put, url_expires)
+
+    # --- completion --------------------------------------------------------------------
+
+    def complete(self, owner_id: str, asset_id: str, upload_id: str) -> AssetModel:
+        self._assets.resolve(owner_id, asset_id)
+        ticket = self._uploads.get(upload_id)
+        if ticket is None or ticket.owner_id != owner_id or ticket.asset_id != asset_id:
+            raise NotFoundError("Upload not found")
+        return self.process(ticket)
+
+    def upload_direct(self, owner_id: str, asset_id: str, upload: UploadedFile) -> AssetModel:
+        """The multipart compatibility path: same verification, bytes via the API."""
+        limit = config.max_direct_upload_bytes()
+        if len(upload.data) > limit:
+            raise PayloadTooLargeError(
+                f"Files over {limit} bytes cannot be sent through the API; "
+                f"use POST /api/assets/{asset_id}/upload-url and PUT the file to S3"
+            )
+        if not upload.data:
+            raise _reject("File is empty")
+        content_type = upload.content_type or images.sniff(upload.data[:16]) or ""
+        self._check_declared(content_type, len(upload.data), limit)
+        _, asset = self._assets.resolve(owner_id, asset_id)
+        ticket = self._new_ticket(owner_id, asset, content_type, len(upload.data))
+        self._uploads.add(ticket)
+        self._store.write(ticket.object_key, upload.data, content_type)
+        return self.process(ticket, data=upload.data)
+
+    def process(self, ticket: UploadModel, data: bytes | None = None) -> AssetModel:
+        """Verify the stored object and attach it; idempotent per ticket."""
+        if ticket.status == "COMPLETED":
+            return self._current_asset(ticket)
+        if ticket.status == "REJECTED":
+            raise _reject(ticket.reason or "Upload was rejected")
+        if ticket.status == "EXPIRED" or ticket.expires_at < utcnow():
+            self._expire(ticket)
+            raise _reject("Upload has expired; request a new upload URL")
+        try:
+            data = self._verified_bytes(ticket, data)
+            thumb = images.make_thumbnail(data, ticket.content_type)
+        except images.ImageRejected as exc:
+            self._store.delete(ticket.object_key)
+            self._uploads.finish(ticket.upload_id, "REJECTED", str(exc), self._ttl())
+            raise _reject(str(exc)) from exc
+        self._store.write(ticket.thumbnail_key, thumb.data, thumb.content_type)
+        return self._attach(ticket)
+
+    def _verified_bytes(self, ticket: UploadModel, data: bytes | None) -> bytes:
+        limit = config.max_upload_bytes()
+        if data is None:
+            size = self._store.size_of(ticket.object_key)
+            if size is None:
+                # Not a rejection: the PUT may still be on its way.
+                raise ValidationFailedError(
+                    "No file has been uploaded for this upload_id yet",
+                    [{"loc": ["body", "upload_id"], "msg": "Nothing uploaded", "type": "missing_object"}],
+                )
+            if size > limit:
+                raise images.ImageRejected(f"File is larger than {limit} bytes")
+            if size != int(ticket.declared_size):
+                raise images.ImageRejected(
+                    f"Stored size {size} differs from the declared size {int(ticket.declared_size)}"
+                )
+            data = self._store.read(ticket.object_key, limit + 1)
+        if not data:
+            raise images.ImageRejected("File is empty")
+        if len(data) > limit or len(data) != int(ticket.declared_size):
+            raise images.ImageRejected("Stored size differs from the declared size")
+        images.check_type(data, ticket.content_type)
+        return data
+
+    def _attach(self, ticket: UploadModel) -> AssetModel:
+        for _attempt in range(5):
+            asset = self._asset_repo.get(ticket.manifest_id, ticket.asset_id)
+            if asset is None:
+                self._expire(ticket)
+                raise NotFoundError("Asset not found")
+            previous = asset.reference_image_key
+            try:
+                self._uploads.complete(ticket, previous, utcnow(), self._ttl())
+            except ConditionFailed:
+                current = self._uploads.get(ticket.upload_id)
+                if current is not None and current.status == "COMPLETED":
+                    return self._current_asset(ticket)
+                time.sleep(0.01)
+                continue  # the asset's image changed under us, or the asset/manifest went away
+            self._images.refresh_manifest_thumbnail(ticket.owner_id, ticket.manifest_id)
+            self._images.release(previous)
+            return self._current_asset(ticket)
+        self._assets.resolve(ticket.owner_id, ticket.asset_id, ticket.manifest_id)
+        raise ValidationFailedError("The asset's image is being changed concurrently; retry")
+
+    def _current_asset(self, ticket: UploadModel) -> AssetModel:
+        return self._assets.get(ticket.owner_id, ticket.asset_id, ticket.manifest_id)
+
+    def _expire(self, ticket: UploadModel) -> None:
+        if self._uploads.finish(ticket.upload_id, "EXPIRED", None, self._ttl()):
+            self._store.delete(ticket.object_key, ticket.thumbnail_key)
+
+    def _ttl(self) -> datetime:
+        return datetime.now(UTC) + TICKET_RETENTION
+
+    # --- background -------------------------------------------------------------------
+
+    def handle_object_created(self, key: str) -> str:
+        """S3 ObjectCreated (via SQS): verify and attach uploads whose client never
+        called upload-complete. Returns what happened, for the log."""
+        upload_id = key.rsplit("/", 1)[-1].split(".", 1)[0]
+        try:
+            uuid.UUID(upload_id)
+        except ValueError:
+            return "ignored: not an upload key"
+        ticket = self._uploads.get(upload_id)
+        if ticket is None or ticket.object_key != key:
+            return "ignored: no ticket for this key"
+        try:
+            self.process(ticket)
+        except (ValidationFailedError, NotFoundError) as exc:
+            return f"refused: {exc.detail}"
+        return "attached"
+
+    def sweep_expired(self) -> int:
+        """Expire tickets whose completion window passed and delete their objects."""
+        swept = 0
+        for ticket in self._uploads.expired_pending(utcnow()):
+            self._expire(ticket)
+            swept += 1
+        return swept
+
+
+def describe_put(put: PresignedPut) -> dict[str, Any]:
+    return {"url": put.url, "method": "PUT", "headers": put.headers}

@@ -6,11 +6,14 @@ needs to reset the backend.
 
 from __future__ import annotations
 
+import functools
+import http.server
 import json
 import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -156,9 +159,33 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
 @pytest.fixture(scope="session")
-def local_server(backend: dict[str, str]) -> Iterator[str]:
-    """`chalice local` as a subprocess against the session's moto server."""
+def page_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+    """A static web server on another origin than the API (the browser test's page)."""
+    root = tmp_path_factory.mktemp("site")
+    handler = functools.partial(_QuietHandler, directory=str(root))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}", root
+    server.shutdown()
+
+
+@pytest.fixture(scope="session")
+def local_server(backend: dict[str, str], page_site: tuple[str, Path]) -> Iterator[str]:
+    """`chalice local` as a subprocess against the session's moto server.
+
+    The browser test's page origin is allowed through CORS_EXTRA_ORIGINS, as a
+    developer would allow their own dev origin; the bucket's CORS rules get it too."""
+    from chalicelib import provisioning
+
+    os.environ["CORS_EXTRA_ORIGINS"] = page_site[0]
+    provisioning.ensure_bucket()
     port = _free_port()
     chalice = Path(sys.executable).parent / "chalice"
     proc = subprocess.Popen(
@@ -174,7 +201,7 @@ def local_server(backend: dict[str, str]) -> Iterator[str]:
             "--no-autoreload",
         ],
         cwd=ROOT,
-        env={**os.environ, **backend},
+        env={**os.environ, **backend, "CORS_EXTRA_ORIGINS": page_site[0]},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )

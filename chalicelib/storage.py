@@ -18,6 +18,12 @@ URL_CACHE_SIZE = 10_000
 
 
 @dataclass(frozen=True)
+class StoredObject:
+    data: bytes
+    size: int
+
+
+@dataclass(frozen=True)
 class PresignedPut:
     url: str
     headers: dict[str, str]
@@ -95,6 +101,27 @@ class Storage:
             while len(self._urls) > URL_CACHE_SIZE:
                 self._urls.popitem(last=False)
         return url
+
+    def read_prefix(self, key: str, max_bytes: int) -> StoredObject | None:
+        """The first `max_bytes` of an object and its full size, in one ranged GET
+        (so an object larger than declared is never read whole); None if absent."""
+        from botocore.exceptions import ClientError
+
+        try:
+            response = self.client.get_object(
+                Bucket=self.bucket, Key=key, Range=f"bytes=0-{max_bytes - 1}"
+            )
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code")
+            if code in ("404", "NoSuchKey", "NotFound"):
+                return None
+            if code == "InvalidRange":  # the range starts past the end: empty object
+                return StoredObject(b"", 0)
+            raise
+        data: bytes = response["Body"].read()
+        content_range = response.get("ContentRange") or ""
+        total = content_range.rsplit("/", 1)[-1]
+        return StoredObject(data, int(total) if total.isdigit() else len(data))
 
     def size_of(self, key: str) -> int | None:
         """Stored size, or None when there is no such object."""

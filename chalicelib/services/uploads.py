@@ -127,7 +127,8 @@ class UploadService:
     # --- completion --------------------------------------------------------------------
 
     def complete(self, owner_id: str, asset_id: str, upload_id: str) -> AssetModel:
-        self._assets.resolve(owner_id, asset_id)
+        """The ticket alone proves ownership (it names owner and asset); the
+        asset's and manifest's liveness are conditions of the attaching write."""
         ticket = self._uploads.get(upload_id)
         if ticket is None or ticket.owner_id != owner_id or ticket.asset_id != asset_id:
             raise NotFoundError("Upload not found")
@@ -173,46 +174,51 @@ class UploadService:
     def _verified_bytes(self, ticket: UploadModel, data: bytes | None) -> bytes:
         limit = config.max_upload_bytes()
         if data is None:
-            size = self._store.size_of(ticket.object_key)
-            if size is None:
+            stored = self._store.read_prefix(ticket.object_key, limit + 1)
+            if stored is None:
                 # Not a rejection: the PUT may still be on its way.
                 raise ValidationFailedError(
                     "No file has been uploaded for this upload_id yet",
                     [{"loc": ["body", "upload_id"], "msg": "Nothing uploaded", "type": "missing_object"}],
                 )
-            if size > limit:
+            if stored.size > limit:
                 raise images.ImageRejected(f"File is larger than {limit} bytes")
-            if size != int(ticket.declared_size):
-                raise images.ImageRejected(
-                    f"Stored size {size} differs from the declared size {int(ticket.declared_size)}"
-                )
-            data = self._store.read(ticket.object_key, limit + 1)
+            data = stored.data
         if not data:
             raise images.ImageRejected("File is empty")
-        if len(data) > limit or len(data) != int(ticket.declared_size):
-            raise images.ImageRejected("Stored size differs from the declared size")
+        if len(data) != int(ticket.declared_size):
+            raise images.ImageRejected(
+                f"Stored size {len(data)} differs from the declared size {int(ticket.declared_size)}"
+            )
         images.check_type(data, ticket.content_type)
         return data
 
     def _attach(self, ticket: UploadModel) -> AssetModel:
         for _attempt in range(5):
             asset = self._asset_repo.get(ticket.manifest_id, ticket.asset_id)
-            if asset is None:
+            if asset is None or asset.owner_id != ticket.owner_id:
                 self._expire(ticket)
                 raise NotFoundError("Asset not found")
             previous = asset.reference_image_key
+            now = utcnow()
             try:
-                self._uploads.complete(ticket, previous, utcnow(), self._ttl())
+                self._uploads.complete(ticket, previous, now, self._ttl())
             except ConditionFailed:
                 current = self._uploads.get(ticket.upload_id)
                 if current is not None and current.status == "COMPLETED":
                     return self._current_asset(ticket)
+                # The asset's image changed under us, or the asset or manifest went away.
+                self._assets.resolve(ticket.owner_id, ticket.asset_id, ticket.manifest_id)
                 time.sleep(0.01)
-                continue  # the asset's image changed under us, or the asset/manifest went away
+                continue
             self._images.refresh_manifest_thumbnail(ticket.owner_id, ticket.manifest_id)
             self._images.release(previous)
-            return self._current_asset(ticket)
-        self._assets.resolve(ticket.owner_id, ticket.asset_id, ticket.manifest_id)
+            # What the transaction wrote, without reading it back.
+            asset.reference_image_key = ticket.object_key
+            asset.thumbnail_key = ticket.thumbnail_key
+            asset.updated_at = now
+            asset.revision = int(asset.revision) + 1
+            return asset
         raise ValidationFailedError("The asset's image is being changed concurrently; retry")
 
     def _current_asset(self, ticket: UploadModel) -> AssetModel:

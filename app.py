@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from typing import Any
 
 from chalice import Chalice
 
+from chalicelib import observability
 from chalicelib.http import add_standard_headers, normalize_error_body
 from chalicelib.routes import assets, manifests, projects, system, uploads
 
@@ -21,10 +23,15 @@ for blueprint in (system.bp, manifests.bp, assets.bp, projects.bp, uploads.bp):
     app.register_blueprint(blueprint, url_prefix="/api")
 
 
+observability.configure()
+
+
 @app.middleware("http")
 def standard_headers(event: Any, get_response: Any) -> Any:
-    response = get_response(event)
-    return add_standard_headers(event, normalize_error_body(response))
+    started = time.perf_counter()
+    response = add_standard_headers(event, normalize_error_body(get_response(event)))
+    observability.log_request(event, response.status_code, started)
+    return response
 
 
 @app.schedule("rate(10 minutes)")

@@ -162,3 +162,7 @@ def jwks_min_refresh_seconds() -> float:
 
 def jwks_fetch_timeout() -> float:
     return float(_env("JWKS_FETCH_TIMEOUT", "2"))
+
+
+def idempotency_ttl_seconds() -> int:
+    return _int("IDEMPOTENCY_TTL_SECONDS", 24 * 3600)

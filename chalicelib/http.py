@@ -24,7 +24,7 @@ from urllib.parse import urlencode
 from chalice import Blueprint, Response  # type: ignore[attr-defined]
 from pydantic import BaseModel, ValidationError
 
-from chalicelib import auth, config
+from chalicelib import auth, config, observability
 from chalicelib.errors import (
     BadRequestError,
     ConflictError,
@@ -85,6 +85,8 @@ class Endpoint:
     auth: bool = True
     paginated: bool = False
     form_file: bool = False
+    if_match: bool = False
+    idempotent: bool = False
     errors: tuple[int, ...] = ()
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -104,8 +106,12 @@ def error_response(error: DomainError) -> Response:
     body: dict[str, Any] = {"detail": error.detail}
     if isinstance(error, ValidationFailedError):
         body["errors"] = error.errors
-    body.update(error.extra)
-    headers = {}
+    extra = dict(error.extra)
+    headers: dict[str, str] = {}
+    if isinstance(extra.get("revision"), int):
+        headers["ETag"] = etag(extra.pop("revision"))
+        body["etag"] = headers["ETag"]
+    body.update(extra)
     if isinstance(error, UnauthorizedError):
         headers["WWW-Authenticate"] = 'Bearer realm="vidpipe"'
     return json_response(body, status_for(error), headers)
@@ -129,6 +135,8 @@ def parse_body(request: Any, model: type[BaseModel]) -> BaseModel:
         data = json.loads(raw) if raw else None
     except (ValueError, UnicodeDecodeError) as exc:
         raise BadRequestError("Malformed JSON body") from exc
+    except RecursionError as exc:  # e.g. 5000 nested '[': well-formed but beyond the parser
+        raise BadRequestError("JSON body nested too deeply") from exc
     if not isinstance(data, dict):
         raise ValidationFailedError(
             "Request body must be a JSON object",
@@ -211,6 +219,46 @@ def _render(result: Any) -> Any:
     return result
 
 
+def _rendered(request: Any, result: Any, status: int) -> dict[str, Any]:
+    """The answer as plain data (what an idempotency record stores and replays)."""
+    headers: dict[str, str] = {}
+    if isinstance(result, Page):
+        if result.next_cursor:
+            headers["X-Next-Cursor"] = result.next_cursor
+            headers["Link"] = _next_link(request, result.next_cursor)
+        result = result.items
+    revision = getattr(result, "revision", None)
+    if isinstance(result, BaseModel) and isinstance(revision, int):
+        headers["ETag"] = etag(revision)
+    return {"status": status, "body": _render(result), "headers": headers}
+
+
+def _fingerprint(request: Any) -> bytes:
+    query = sorted((request.query_params or {}).items())
+    raw = request.raw_body or b""
+    return json.dumps(query).encode() + b"\n" + (raw if isinstance(raw, bytes) else raw.encode())
+
+
+def etag(revision: int) -> str:
+    """Strong ETag from the item's revision (bumped by every write to it)."""
+    return f'"{revision}"'
+
+
+def parse_if_match(header: str | None) -> int | None:
+    """If-Match -> the revision a write must find, or None (no header, or `*`)."""
+    if header is None or header.strip() == "*":
+        return None
+    values = [v.strip() for v in header.split(",") if v.strip()]
+    if len(values) != 1:
+        raise BadRequestError("If-Match takes exactly one ETag")
+    value = values[0]
+    if value.startswith("W/"):
+        raise PreconditionFailedError("If-Match needs a strong ETag")
+    if not (len(value) >= 3 and value[0] == value[-1] == '"' and value[1:-1].isdigit()):
+        raise PreconditionFailedError("If-Match does not name a current ETag")
+    return int(value[1:-1])
+
+
 def _next_link(request: Any, cursor: str) -> str:
     params = {k: v for k, v in (request.query_params or {}).items() if k != "cursor"}
     params["cursor"] = cursor
@@ -230,9 +278,15 @@ def api_route(
     auth_required: bool = True,
     errors: tuple[int, ...] = (),
     form_file: bool = False,
+    if_match: bool = False,
+    idempotent: bool = False,
     prefix: str = "/api",
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Register a view on `bp`: authenticate, parse, call, render, map errors."""
+    """Register a view on `bp`: authenticate, parse, call, render, map errors.
+
+    `if_match`: the view takes `expected_revision` from an If-Match header.
+    `idempotent`: an Idempotency-Key header makes retries return the first answer.
+    """
 
     def decorator(fn: Callable[..., Any]) -> Callable[..., Any]:
         endpoint = Endpoint(
@@ -247,6 +301,8 @@ def api_route(
             paginated=query is not None and "cursor" in query.model_fields,
             errors=errors,
             form_file=form_file,
+            if_match=if_match,
+            idempotent=idempotent,
         )
         ENDPOINTS.append(endpoint)
 
@@ -257,10 +313,13 @@ def api_route(
                 kwargs: dict[str, Any] = _check_ids(path_params)
                 if auth_required:
                     kwargs["owner"] = auth.owner_from_headers(request.headers)
+                    observability.set_owner(kwargs["owner"])
                 if body is not None:
                     kwargs["body"] = parse_body(request, body)
                 if form_file:
                     kwargs["upload"] = parse_form_file(request)
+                if if_match:
+                    kwargs["expected_revision"] = parse_if_match(request.headers.get("if-match"))
                 if query is not None:
                     kwargs["query"] = parse_query(request, query)
                 elif request.query_params:
@@ -271,18 +330,28 @@ def api_route(
                             for k in request.query_params
                         ],
                     )
-                result = fn(**kwargs)
+
+                def produce() -> dict[str, Any]:
+                    return _rendered(request, fn(**kwargs), status)
+
+                key = request.headers.get("idempotency-key") if idempotent else None
+                if key is not None:
+                    from chalicelib import idempotency
+
+                    answer = idempotency.run_once(
+                        idempotency.check_key(key),
+                        scope=f"{kwargs.get('owner')}\n{method} {prefix}{path.format(**path_params)}",
+                        fingerprint=_fingerprint(request),
+                        produce=produce,
+                        lambda_context=getattr(bp, "lambda_context", None),
+                    )
+                else:
+                    answer = produce()
             except DomainError as error:
+                if isinstance(error, (ConflictError, PreconditionFailedError)):
+                    observability.count("Conflicts")
                 return error_response(error)
-            if isinstance(result, Response):
-                return result
-            headers: dict[str, str] = {}
-            if isinstance(result, Page):
-                if result.next_cursor:
-                    headers["X-Next-Cursor"] = result.next_cursor
-                    headers["Link"] = _next_link(request, result.next_cursor)
-                result = result.items
-            return json_response(_render(result), status, headers)
+            return json_response(answer["body"], answer["status"], answer["headers"])
 
         view.__endpoint__ = endpoint  # type: ignore[attr-defined]
         bp.route(path, methods=[method], content_types=["*/*"])(view)
@@ -330,6 +399,7 @@ def normalize_error_body(response: Response) -> Response:
         else:
             detail = str(response.body.get("Message") or response.body["Code"])
         response.body = {"detail": detail}
+        response.headers["Content-Type"] = "application/json"  # Chalice sets none on these
     return response
 
 

@@ -314,6 +314,21 @@ class ImageRefModel(Model):
     ref_count = NumberAttribute(default=0)
 
 
+class IdempotencyModel(Model):
+    """Powertools' idempotency records (its DynamoDBPersistenceLayer writes them;
+    declared here so the table is created and deployed like every other)."""
+
+    class Meta(_BaseMeta):
+        table_name = _table("idempotency")
+
+    id = UnicodeAttribute(hash_key=True)
+    status = UnicodeAttribute(null=True)
+    data = UnicodeAttribute(null=True)
+    validation = UnicodeAttribute(null=True)
+    expiration = TTLAttribute(null=True)
+    in_progress_expiration = NumberAttribute(null=True)
+
+
 ALL_MODELS: tuple[type[Model], ...] = (
     ManifestModel,
     AssetModel,
@@ -321,4 +336,5 @@ ALL_MODELS: tuple[type[Model], ...] = (
     ProjectModel,
     UploadModel,
     ImageRefModel,
+    IdempotencyModel,
 )

@@ -47,6 +47,7 @@ def manifest_item(m: ManifestModel, url_for: UrlFor = _signed_url) -> ManifestLi
         version=int(m.version),
         created_at=m.created_at,
         updated_at=m.updated_at,
+        revision=int(m.revision),
     )
 
 
@@ -71,6 +72,7 @@ def asset_item(a: AssetModel, url_for: UrlFor = _signed_url) -> AssetResponse:
         detection_class=a.detection_class,
         detection_confidence=_num(a.detection_confidence),
         is_face_crop=bool(a.is_face_crop),
+        revision=int(a.revision),
     )
 
 
@@ -97,4 +99,5 @@ def project_item(p: ProjectModel) -> ProjectResponse:
         manifest_version=None if p.manifest_version is None else int(p.manifest_version),
         created_at=p.created_at,
         updated_at=p.updated_at,
+        revision=int(p.revision),
     )

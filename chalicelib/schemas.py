@@ -145,6 +145,7 @@ class ManifestListItem(_Output):
     version: int
     created_at: str
     updated_at: str
+    revision: int = Field(description="Edit counter; the ETag is its quoted value")
 
 
 class AssetResponse(_Output):
@@ -167,6 +168,7 @@ class AssetResponse(_Output):
     detection_class: str | None
     detection_confidence: float | None
     is_face_crop: bool
+    revision: int = Field(description="Edit counter; the ETag is its quoted value")
 
 
 class ManifestDetail(ManifestListItem):
@@ -247,6 +249,7 @@ class ProjectResponse(_Output):
     manifest_version: int | None
     created_at: str
     updated_at: str
+    revision: int = Field(description="Edit counter; the ETag is its quoted value")
 
 
 class ProjectDeleted(_Output):

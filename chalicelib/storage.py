@@ -108,9 +108,7 @@ class Storage:
         from botocore.exceptions import ClientError
 
         try:
-            response = self.client.get_object(
-                Bucket=self.bucket, Key=key, Range=f"bytes=0-{max_bytes - 1}"
-            )
+            response = self.client.get_object(Bucket=self.bucket, Key=key, Range=f"bytes=0-{max_bytes - 1}")
         except ClientError as exc:
             code = exc.response.get("Error", {}).get("Code")
             if code in ("404", "NoSuchKey", "NotFound"):

@@ -18,6 +18,7 @@ bp = Blueprint(__name__)
     response=AssetResponse,
     status=201,
     errors=(404, 409),
+    idempotent=True,
 )
 def create_asset(owner: str, manifest_id: str, body: AssetCreate) -> AssetResponse:
     return presenters.asset_item(services.assets().create(owner, manifest_id, body))
@@ -48,16 +49,27 @@ def get_asset(owner: str, asset_id: str) -> AssetResponse:
     body=AssetUpdate,
     response=AssetResponse,
     errors=(404,),
+    if_match=True,
 )
-def update_asset(owner: str, asset_id: str, body: AssetUpdate) -> AssetResponse:
-    return presenters.asset_item(services.assets().update(owner, asset_id, body))
+def update_asset(
+    owner: str, asset_id: str, body: AssetUpdate, expected_revision: int | None
+) -> AssetResponse:
+    return presenters.asset_item(
+        services.assets().update(owner, asset_id, body, expected_revision=expected_revision)
+    )
 
 
 @api_route(
-    bp, "/assets/{asset_id}", "DELETE", summary="Delete an asset", response=AssetDeleted, errors=(404,)
+    bp,
+    "/assets/{asset_id}",
+    "DELETE",
+    summary="Delete an asset",
+    response=AssetDeleted,
+    errors=(404,),
+    if_match=True,
 )
-def delete_asset(owner: str, asset_id: str) -> AssetDeleted:
-    services.assets().delete(owner, asset_id)
+def delete_asset(owner: str, asset_id: str, expected_revision: int | None) -> AssetDeleted:
+    services.assets().delete(owner, asset_id, expected_revision=expected_revision)
     return AssetDeleted(asset_id=asset_id)
 
 
@@ -81,9 +93,14 @@ def get_nested_asset(owner: str, manifest_id: str, asset_id: str) -> AssetRespon
     body=AssetUpdate,
     response=AssetResponse,
     errors=(404,),
+    if_match=True,
 )
-def update_nested_asset(owner: str, manifest_id: str, asset_id: str, body: AssetUpdate) -> AssetResponse:
-    return presenters.asset_item(services.assets().update(owner, asset_id, body, manifest_id))
+def update_nested_asset(
+    owner: str, manifest_id: str, asset_id: str, body: AssetUpdate, expected_revision: int | None
+) -> AssetResponse:
+    return presenters.asset_item(
+        services.assets().update(owner, asset_id, body, manifest_id, expected_revision)
+    )
 
 
 @api_route(
@@ -93,7 +110,10 @@ def update_nested_asset(owner: str, manifest_id: str, asset_id: str, body: Asset
     summary="Delete an asset",
     response=AssetDeleted,
     errors=(404,),
+    if_match=True,
 )
-def delete_nested_asset(owner: str, manifest_id: str, asset_id: str) -> AssetDeleted:
-    services.assets().delete(owner, asset_id, manifest_id)
+def delete_nested_asset(
+    owner: str, manifest_id: str, asset_id: str, expected_revision: int | None
+) -> AssetDeleted:
+    services.assets().delete(owner, asset_id, manifest_id, expected_revision)
     return AssetDeleted(asset_id=asset_id)

@@ -25,6 +25,7 @@ bp = Blueprint(__name__)
     body=ManifestCreate,
     response=ManifestListItem,
     status=201,
+    idempotent=True,
 )
 def create_manifest(owner: str, body: ManifestCreate) -> ManifestListItem:
     return presenters.manifest_item(services.manifests().create(owner, body))
@@ -65,9 +66,12 @@ def get_manifest(owner: str, manifest_id: str) -> ManifestDetail:
     body=ManifestUpdate,
     response=ManifestListItem,
     errors=(404,),
+    if_match=True,
 )
-def update_manifest(owner: str, manifest_id: str, body: ManifestUpdate) -> ManifestListItem:
-    return presenters.manifest_item(services.manifests().update(owner, manifest_id, body))
+def update_manifest(
+    owner: str, manifest_id: str, body: ManifestUpdate, expected_revision: int | None
+) -> ManifestListItem:
+    return presenters.manifest_item(services.manifests().update(owner, manifest_id, body, expected_revision))
 
 
 @api_route(
@@ -77,9 +81,10 @@ def update_manifest(owner: str, manifest_id: str, body: ManifestUpdate) -> Manif
     summary="Soft-delete a manifest",
     response=ManifestDeleted,
     errors=(404, 409),
+    if_match=True,
 )
-def delete_manifest(owner: str, manifest_id: str) -> ManifestDeleted:
-    services.manifests().delete(owner, manifest_id)
+def delete_manifest(owner: str, manifest_id: str, expected_revision: int | None) -> ManifestDeleted:
+    services.manifests().delete(owner, manifest_id, expected_revision)
     return ManifestDeleted(manifest_id=manifest_id)
 
 
@@ -92,6 +97,7 @@ def delete_manifest(owner: str, manifest_id: str) -> ManifestDeleted:
     response=ManifestListItem,
     status=201,
     errors=(404,),
+    idempotent=True,
 )
 def duplicate_manifest(owner: str, manifest_id: str, query: DuplicateQuery) -> ManifestListItem:
     return presenters.manifest_item(services.manifests().duplicate(owner, manifest_id, query.name))

@@ -25,6 +25,7 @@ bp = Blueprint(__name__)
     response=ProjectResponse,
     status=201,
     errors=(404,),
+    idempotent=True,
 )
 def create_project(owner: str, body: ProjectCreate) -> ProjectResponse:
     return presenters.project_item(services.projects().create(owner, body))
@@ -59,16 +60,25 @@ def get_project(owner: str, project_id: str) -> ProjectResponse:
     body=ProjectUpdate,
     response=ProjectResponse,
     errors=(404,),
+    if_match=True,
 )
-def update_project(owner: str, project_id: str, body: ProjectUpdate) -> ProjectResponse:
-    return presenters.project_item(services.projects().update(owner, project_id, body))
+def update_project(
+    owner: str, project_id: str, body: ProjectUpdate, expected_revision: int | None
+) -> ProjectResponse:
+    return presenters.project_item(services.projects().update(owner, project_id, body, expected_revision))
 
 
 @api_route(
-    bp, "/projects/{project_id}", "DELETE", summary="Delete a project", response=ProjectDeleted, errors=(404,)
+    bp,
+    "/projects/{project_id}",
+    "DELETE",
+    summary="Delete a project",
+    response=ProjectDeleted,
+    errors=(404,),
+    if_match=True,
 )
-def delete_project(owner: str, project_id: str) -> ProjectDeleted:
-    services.projects().delete(owner, project_id)
+def delete_project(owner: str, project_id: str, expected_revision: int | None) -> ProjectDeleted:
+    services.projects().delete(owner, project_id, expected_revision)
     return ProjectDeleted(project_id=project_id)
 
 

@@ -19,6 +19,7 @@ bp = Blueprint(__name__)
     response=UploadTicket,
     status=201,
     errors=(404,),
+    idempotent=True,
 )
 def create_upload_url(owner: str, asset_id: str, body: UploadUrlRequest) -> UploadTicket:
     issued = services.uploads().issue(owner, asset_id, body.content_type, body.size)

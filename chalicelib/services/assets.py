@@ -6,7 +6,7 @@ import uuid
 from typing import Any
 
 from chalicelib import config
-from chalicelib.errors import LimitExceededError, NotFoundError
+from chalicelib.errors import LimitExceededError, NotFoundError, PreconditionFailedError
 from chalicelib.models import AssetModel, ManifestModel
 from chalicelib.repositories.assets import AssetRepository
 from chalicelib.repositories.base import ConditionFailed, utcnow
@@ -124,7 +124,16 @@ class AssetService:
         try:
             self._assets.delete(owner_id, manifest.manifest_id, asset_id, utcnow(), expected_revision)
         except ConditionFailed as exc:
-            # Deleted concurrently (asset or manifest): either way it is gone.
+            current = self._assets.get(manifest.manifest_id, asset_id)
+            if (
+                current is not None
+                and expected_revision is not None
+                and int(current.revision) != expected_revision
+            ):
+                raise PreconditionFailedError(
+                    "The asset has changed", revision=int(current.revision)
+                ) from exc
+            # Otherwise deleted concurrently (asset or manifest): either way it is gone.
             raise NotFoundError("Asset not found") from exc
         # Only after the asset is gone: the image may still be shown elsewhere.
         self._images.after_asset_removed(owner_id, manifest.manifest_id, asset)

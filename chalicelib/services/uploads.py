@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from chalicelib import config, images
+from chalicelib import config, images, observability
 from chalicelib.errors import (
     NotFoundError,
     PayloadTooLargeError,
@@ -165,6 +165,7 @@ class UploadService:
             data = self._verified_bytes(ticket, data)
             thumb = images.make_thumbnail(data, ticket.content_type)
         except images.ImageRejected as exc:
+            observability.count("UploadsRejected")
             self._store.delete(ticket.object_key)
             self._uploads.finish(ticket.upload_id, "REJECTED", str(exc), self._ttl())
             raise _reject(str(exc)) from exc
@@ -211,6 +212,7 @@ class UploadService:
                 self._assets.resolve(ticket.owner_id, ticket.asset_id, ticket.manifest_id)
                 time.sleep(0.01)
                 continue
+            observability.count("UploadsCompleted")
             self._images.refresh_manifest_thumbnail(ticket.owner_id, ticket.manifest_id)
             self._images.release(previous)
             # What the transaction wrote, without reading it back.

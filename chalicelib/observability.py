@@ -57,6 +57,8 @@ def configure() -> None:
     access_log.addHandler(handler)
     access_log.setLevel(logging.INFO)
     access_log.propagate = False
+    # botocore announces at INFO where it found credentials, on every new client.
+    logging.getLogger("botocore.credentials").setLevel(logging.WARNING)
     access_log._vidpipe_configured = True  # type: ignore[attr-defined]
 
 

@@ -33,6 +33,10 @@ def main() -> int:
         '-H \'Content-Type: application/json\' -d \'{"name": "My kit", "category": "CHARACTERS"}\'\n',
         flush=True,
     )
+    def stop(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)  # stopped by a supervisor: take the server down too
     chalice = Path(sys.executable).parent / "chalice"
     child = subprocess.Popen(
         [str(chalice), "local", "--stage", "local", "--host", host, "--port", str(port), "--no-autoreload"],

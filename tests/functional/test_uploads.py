@@ -283,3 +283,28 @@ def test_the_bucket_allows_the_web_apps_dev_origins(backend):
     assert {"http://localhost:5173", "http://127.0.0.1:5173"} <= origins
     assert all("ETag" in rule["ExposeHeaders"] for rule in rules)
     assert all({"PUT", "GET"} <= set(rule["AllowedMethods"]) for rule in rules)
+
+
+def test_expired_uploads_are_refused_and_swept(alice, asset, chalice_client, monkeypatch):
+    import time
+
+    monkeypatch.setenv("UPLOAD_URL_TTL_SECONDS", "1")
+    monkeypatch.setenv("UPLOAD_COMPLETE_WINDOW_SECONDS", "0")
+    data = image_bytes("image/png")
+    late = request_upload(alice, asset["asset_id"], data)
+    abandoned = request_upload(alice, asset["asset_id"], data)
+    put(late, data)
+    put(abandoned, data)
+    time.sleep(1.2)
+    r = complete(alice, asset["asset_id"], late["upload_id"])
+    assert r.status == 422 and "expired" in r.json["detail"]
+    abandoned_key = abandoned["url"].split("?")[0].split(storage().bucket + "/", 1)[1]
+    assert storage().size_of(abandoned_key) is not None
+    tick = chalice_client.events.generate_cw_event(
+        source="aws.events", detail_type="Scheduled Event", detail={}, resources=[]
+    )
+    result = chalice_client.lambda_.invoke("sweep_expired_uploads", tick).payload
+    assert result["swept"] >= 1
+    assert storage().size_of(abandoned_key) is None, "the abandoned object is deleted"
+    assert complete(alice, asset["asset_id"], abandoned["upload_id"]).status == 422
+    assert alice.get(f"/api/assets/{asset['asset_id']}").json["reference_image_url"] is None

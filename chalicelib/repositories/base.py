@@ -11,15 +11,12 @@ import random
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any, TypeVar
 
 from pynamodb.connection import Connection
 from pynamodb.exceptions import TransactWriteError
 from pynamodb.transactions import TransactWrite
 
 from chalicelib import config
-
-T = TypeVar("T")
 
 _connection: Connection | None = None
 _connection_key: tuple[str | None, str] | None = None
@@ -79,26 +76,3 @@ def transact(build: Callable[[TransactWrite], None], attempts: int = 8) -> None:
                 raise
             time.sleep(random.uniform(0, 0.02 * (2**attempt)))
     raise AssertionError("unreachable")
-
-
-def retry_on_race(op: Callable[[], T], attempts: int = 5) -> T:
-    """Re-run a read-then-conditional-write op whose optimistic condition lost a race."""
-    for attempt in range(attempts):
-        try:
-            return op()
-        except _Retry:
-            if attempt == attempts - 1:
-                raise
-            time.sleep(random.uniform(0, 0.01 * (2**attempt)))
-    raise AssertionError("unreachable")
-
-
-class _Retry(Exception):
-    """Raised inside `retry_on_race` when the item changed between read and write."""
-
-
-Retry = _Retry
-
-
-def attrs_to_dict(model: Any) -> dict[str, Any]:
-    return dict(model.attribute_values)

@@ -86,9 +86,6 @@ class ManifestService:
         )
         return items, cursors.encode(next_key, owner_id, scope) if next_key else None
 
-    def get(self, owner_id: str, manifest_id: str) -> ManifestModel:
-        return self._manifests.get_live(owner_id, manifest_id)
-
     def get_detail(self, owner_id: str, manifest_id: str) -> tuple[ManifestModel, list[AssetModel]]:
         manifest = self._manifests.get_live(owner_id, manifest_id)
         return manifest, self._assets.list_for_manifest(manifest_id)

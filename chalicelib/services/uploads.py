@@ -14,7 +14,6 @@ import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 from chalicelib import config, images, observability
 from chalicelib.errors import (
@@ -259,7 +258,3 @@ class UploadService:
             self._expire(ticket)
             swept += 1
         return swept
-
-
-def describe_put(put: PresignedPut) -> dict[str, Any]:
-    return {"url": put.url, "method": "PUT", "headers": put.headers}

@@ -10,7 +10,7 @@ export PORT
 
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: run test check lint typecheck token bench clean browser
+.PHONY: run test check lint typecheck token bench clean browser package deploy
 
 $(DEPS): requirements.txt requirements-dev.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV) >&2
@@ -45,6 +45,28 @@ token: $(DEPS)  ## make token USER=alice: a local-stage bearer token, alone on s
 
 bench: $(DEPS)  ## DynamoDB calls, items read and latency per operation
 	$(PY) bench/run.py $(BENCH_ARGS)
+
+# --- AWS: one stack per stage (docs/DEPLOY.md) -------------------------------------
+STACK ?= vidpipe-manifests-$(STAGE)
+PACKAGE_DIR := build/$(STAGE)
+# Deploy-time parameters, passed on only when set (an existing stack keeps its values).
+DEPLOY_PARAMS := $(strip \
+	$(if $(JWT_ISSUER),JwtIssuer=$(JWT_ISSUER)) \
+	$(if $(JWT_AUDIENCE),JwtAudience=$(JWT_AUDIENCE)) \
+	$(if $(JWKS_URL),JwksUrl=$(JWKS_URL)) \
+	$(if $(CURSOR_SECRET),CursorSecret=$(CURSOR_SECRET)))
+
+package: $(DEPS)  ## make package STAGE=dev: SAM template + deployment.zip in build/$(STAGE)/package (no AWS needed)
+	$(PY) -m infra.package --stage $(STAGE) --out $(PACKAGE_DIR)
+
+deploy: package  ## make deploy STAGE=dev ARTIFACT_BUCKET=... [JWT_ISSUER=... JWT_AUDIENCE=... CURSOR_SECRET=...]
+	@test -n "$(ARTIFACT_BUCKET)" || { echo "set ARTIFACT_BUCKET=<an S3 bucket for the code zip>" >&2; exit 2; }
+	aws cloudformation package --template-file $(PACKAGE_DIR)/package/sam.json \
+		--s3-bucket $(ARTIFACT_BUCKET) --s3-prefix $(STACK) --output-template-file $(PACKAGE_DIR)/packaged.json --use-json
+	aws cloudformation deploy --template-file $(PACKAGE_DIR)/packaged.json --stack-name $(STACK) \
+		--capabilities CAPABILITY_IAM CAPABILITY_AUTO_EXPAND --no-fail-on-empty-changeset \
+		$(if $(DEPLOY_PARAMS),--parameter-overrides $(DEPLOY_PARAMS))
+	aws cloudformation describe-stacks --stack-name $(STACK) --query "Stacks[0].Outputs" --output table
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import logging
-import os
 import time
 from typing import Any
 
 from chalice import Chalice
 
-from chalicelib import observability
+from chalicelib import config, observability
 from chalicelib.http import add_standard_headers, normalize_error_body
 from chalicelib.routes import assets, manifests, projects, system, uploads
 
@@ -50,7 +49,7 @@ def sweep_expired_uploads(event: Any) -> dict[str, int]:
 
 # The queue name must be known when Chalice packages the app (decorator
 # argument), so it is the one setting read at import time.
-@app.on_sqs_message(queue=os.environ.get("UPLOAD_QUEUE_NAME", "vidpipe-upload-events"), batch_size=10)
+@app.on_sqs_message(queue=config.upload_queue_name(), batch_size=10)
 def on_upload_event(event: Any) -> None:
     """S3 ObjectCreated -> SQS: verify and attach uploads whose client never
     called upload-complete. Failures raise, so SQS retries and then dead-letters."""

@@ -66,8 +66,13 @@ def jwt_audience() -> str | None:
 
 
 def cursor_secret() -> bytes:
-    """Key for HMAC-signing pagination cursors; falls back to the dev JWT secret."""
-    return (_env("CURSOR_SECRET") or jwt_secret() or "unset-cursor-secret").encode()
+    """Key for HMAC-signing pagination cursors. Only the local stage (dev tokens)
+    may fall back to its JWT secret; elsewhere a missing secret is a deployment
+    error, never a guessable default."""
+    secret = _env("CURSOR_SECRET") or (jwt_secret() if auth_mode() == "hs256" else "")
+    if not secret:
+        raise RuntimeError("CURSOR_SECRET is not configured")
+    return secret.encode()
 
 
 def cors_origins() -> tuple[str, ...]:

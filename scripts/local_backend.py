@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -20,11 +21,41 @@ def stage_environment(stage: str = "local") -> dict[str, str]:
     return env
 
 
+_DYNAMODB_LOCK = threading.RLock()
+
+
+def serialize_dynamodb() -> None:
+    """Run moto's DynamoDB actions one at a time, as DynamoDB applies writes to an item.
+
+    moto 5.2.5 takes no lock: TransactWriteItems snapshots whole tables and, when
+    one of its conditions fails, restores the snapshot, erasing writes that other
+    requests made meanwhile (concurrent attaches lost increments of ref_count, and
+    a manifest ended up deleted while referenced); copying a table while another
+    thread writes it also fails with "dictionary changed size during iteration".
+    Serialising whole actions gives the per-item atomicity and transaction
+    isolation that real DynamoDB guarantees; our own races still happen between
+    calls, where the app must handle them with conditions and transactions.
+    """
+    from moto.dynamodb.responses import DynamoHandler
+
+    if getattr(DynamoHandler, "_vidpipe_serialized", False):
+        return
+    original = DynamoHandler.call_action
+
+    def call_action(self: Any) -> Any:
+        with _DYNAMODB_LOCK:
+            return original(self)
+
+    DynamoHandler.call_action = call_action  # type: ignore[method-assign]
+    DynamoHandler._vidpipe_serialized = True  # type: ignore[attr-defined]
+
+
 def start_moto(port: int = 0, host: str = "127.0.0.1") -> tuple[Any, str]:
     """Start moto's threaded HTTP server; returns (server, endpoint URL)."""
     from moto.server import ThreadedMotoServer
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    serialize_dynamodb()
     server = ThreadedMotoServer(ip_address=host, port=port, verbose=False)
     server.start()
     bound_host, bound_port = server.get_host_and_port()

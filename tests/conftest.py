@@ -13,6 +13,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import uuid
@@ -188,6 +189,9 @@ def local_server(backend: dict[str, str], page_site: tuple[str, Path]) -> Iterat
     provisioning.ensure_bucket()
     port = _free_port()
     chalice = Path(sys.executable).parent / "chalice"
+    # A file, not a pipe: chalice local logs every request to stderr, and an
+    # undrained pipe fills up (64 KiB, ~860 requests) and freezes the server.
+    log = tempfile.TemporaryFile()  # noqa: SIM115 (closed after the server stops)
     proc = subprocess.Popen(
         [
             str(chalice),
@@ -203,7 +207,7 @@ def local_server(backend: dict[str, str], page_site: tuple[str, Path]) -> Iterat
         cwd=ROOT,
         env={**os.environ, **backend, "CORS_EXTRA_ORIGINS": page_site[0]},
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
+        stderr=log,
     )
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
@@ -215,7 +219,8 @@ def local_server(backend: dict[str, str], page_site: tuple[str, Path]) -> Iterat
             pass
         if proc.poll() is not None or time.monotonic() > deadline:
             proc.kill()
-            raise RuntimeError(f"local server did not start: {proc.stderr.read().decode()[-2000:]}")
+            log.seek(0)
+            raise RuntimeError(f"local server did not start: {log.read().decode(errors='replace')[-2000:]}")
         time.sleep(0.2)
     yield base
     proc.terminate()
@@ -223,3 +228,4 @@ def local_server(backend: dict[str, str], page_site: tuple[str, Path]) -> Iterat
         proc.wait(timeout=10)
     except subprocess.TimeoutExpired:
         proc.kill()
+    log.close()

@@ -33,6 +33,7 @@ def main() -> int:
         '-H \'Content-Type: application/json\' -d \'{"name": "My kit", "category": "CHARACTERS"}\'\n',
         flush=True,
     )
+
     def stop(signum: int, frame: object) -> None:
         raise KeyboardInterrupt
 

@@ -265,6 +265,7 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=7, help="measured runs per operation (median)")
     parser.add_argument("--import-runs", type=int, default=7, help="fresh interpreters per import timing")
     parser.add_argument("--no-imports", action="store_true", help="skip the import-time measurement")
+    parser.add_argument("--no-uploads", action="store_true", help="skip the upload-complete measurement")
     args = parser.parse_args()
     sizes = [int(s.replace("_", "")) for s in args.sizes.split(",") if s.strip()]
 
@@ -309,6 +310,16 @@ def main() -> int:
                         f"{result.median_ms:8.1f} ms",
                         flush=True,
                     )
+            upload_rows = []
+            if not args.no_uploads:
+                from bench import uploads
+
+                token = mint_dev_token(f"bench-uploads-{uuid.uuid4().hex[:6]}", os.environ["JWT_SECRET"])
+                upload_rows = uploads.run(
+                    client,
+                    lambda: {"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+                    repeats=args.repeat,
+                )
 
     print()
     now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
@@ -339,6 +350,17 @@ def main() -> int:
         "grows with the table (all owners together), unlike DynamoDB's. Calls and items read are what "
         "DynamoDB would be asked for and bill; 'outside them' is the app's own time per request."
     )
+
+    if upload_rows:
+        say()
+        say("## upload-complete vs. its floor (one GET of the object + a Pillow thumbnail), same run")
+        say()
+        say(uploads.table(upload_rows))
+        say()
+        say(
+            "upload-complete = the ticket read, one ranged GET, magic bytes, full decode and thumbnail, "
+            "the thumbnail PUT, one TransactWriteItems, and the manifest thumbnail refresh (goal <= 1.5x)."
+        )
 
     if not args.no_imports:
         cached = importtime.measure(args.import_runs, cached=True)

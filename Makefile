@@ -10,7 +10,7 @@ export PORT
 
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: run test check lint typecheck token bench clean browser package deploy
+.PHONY: run test check lint typecheck token bench clean browser fuzz package deploy
 
 $(DEPS): requirements.txt requirements-dev.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV) >&2
@@ -30,6 +30,10 @@ run: $(DEPS)  ## API on 127.0.0.1:$(PORT) against an embedded moto server
 
 test: $(DEPS) $(CHROMIUM)  ## every test: unit, functional (moto over HTTP), end-to-end
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+FUZZ_EXAMPLES ?= 1000
+fuzz: $(DEPS)  ## longer, random schemathesis run: FUZZ_EXAMPLES cases per operation (make test: 200, fixed seed)
+	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) FUZZ_RANDOM=1 $(PY) -m pytest tests/security/test_fuzz.py -o timeout=0 $(PYTEST_ARGS)
 
 check: lint typecheck  ## ruff + mypy
 

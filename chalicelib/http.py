@@ -15,11 +15,8 @@ import io
 import json
 import logging
 import re
-import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from typing import Any
-from urllib.parse import urlencode
+from typing import Any, NamedTuple
 
 from chalice import Blueprint, Response  # type: ignore[attr-defined]
 from pydantic import BaseModel, ValidationError
@@ -63,16 +60,14 @@ def status_for(error: DomainError) -> int:
     return 400
 
 
-@dataclass
-class Page:
+class Page(NamedTuple):
     """A list answer plus the cursor for the next page, if more remain."""
 
     items: list[Any]
     next_cursor: str | None = None
 
 
-@dataclass
-class Endpoint:
+class Endpoint(NamedTuple):
     """What the OpenAPI generator needs to know about one route."""
 
     path: str
@@ -88,7 +83,6 @@ class Endpoint:
     if_match: bool = False
     idempotent: bool = False
     errors: tuple[int, ...] = ()
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 ENDPOINTS: list[Endpoint] = []
@@ -152,7 +146,7 @@ def parse_form_file(request: Any, field_name: str = "file") -> Any:
     """The one file field of a multipart/form-data body."""
     import multipart
 
-    from chalicelib.services.uploads import UploadedFile
+    from chalicelib.uploaded import UploadedFile
 
     header = request.headers.get("content-type") or ""
     media_type, options = multipart.parse_options_header(header)
@@ -207,7 +201,7 @@ def _check_ids(path_params: Mapping[str, str]) -> dict[str, str]:
         lowered = value.lower()
         if not _UUID.match(lowered):
             raise NotFoundError("Not found")
-        checked[name] = str(uuid.UUID(lowered))
+        checked[name] = lowered  # the canonical form, as ids are stored
     return checked
 
 
@@ -262,6 +256,8 @@ def parse_if_match(header: str | None) -> int | None:
 def _next_link(request: Any, cursor: str) -> str:
     params = {k: v for k, v in (request.query_params or {}).items() if k != "cursor"}
     params["cursor"] = cursor
+    from urllib.parse import urlencode
+
     return f'<?{urlencode(params)}>; rel="next"'
 
 

@@ -9,19 +9,21 @@ from typing import Any, get_args, get_origin
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
+from chalicelib import config
 from chalicelib.http import ENDPOINTS, Endpoint
+from chalicelib.idempotency import MAX_KEY_LENGTH
 from chalicelib.schemas import ErrorBody
 
 REF = "#/components/schemas/{model}"
 ERROR_TEXT = {
-    400: "Malformed request (bad JSON or cursor)",
+    400: "Malformed request (bad JSON, cursor, multipart body or If-Match)",
     401: "Missing or invalid bearer token",
     404: "Unknown id, or another owner's",
-    409: "Conflicts with the current state",
+    409: "Conflicts with the current state, or a concurrent change (retry)",
     412: "If-Match precondition failed",
     413: "Body too large",
     415: "Unsupported media type",
-    422: "Invalid values",
+    422: "Invalid values (body, query parameters, or an unknown query parameter)",
     503: "A dependency is unreachable",
 }
 
@@ -44,17 +46,58 @@ def _models() -> list[tuple[type[BaseModel], Any]]:
     return list(seen.values())
 
 
+ETAG_HEADER = {"schema": {"type": "string"}, "description": "Strong ETag of the current revision"}
+IF_MATCH = {
+    "name": "If-Match",
+    "in": "header",
+    "required": False,
+    "description": "Write only if this is still the current ETag (else 412); `*` or absent: no check",
+    "schema": {"type": "string", "maxLength": 100},
+}
+IDEMPOTENCY_KEY = {
+    "name": "Idempotency-Key",
+    "in": "header",
+    "required": False,
+    "description": "A retry with the same key and request replays the first answer (24 h); "
+    "the same key with another request is 422, while the first is running 409",
+    # printable ASCII with at least one non-space (surrounding spaces are trimmed)
+    "schema": {
+        "type": "string",
+        "minLength": 1,
+        "maxLength": MAX_KEY_LENGTH,
+        "pattern": "^[ -~]*[!-~][ -~]*$",
+    },
+}
+
+
+def _path_params(ep: Endpoint) -> list[str]:
+    return re.findall(r"{(\w+)}", ep.path)
+
+
 def _parameters(ep: Endpoint) -> list[dict[str, Any]]:
     params = [
-        {"name": name, "in": "path", "required": True, "schema": {"type": "string", "format": "uuid"}}
-        for name in re.findall(r"{(\w+)}", ep.path)
+        {
+            "name": name,
+            "in": "path",
+            "required": True,
+            "schema": {"type": "string", "format": "uuid", "maxLength": 36},
+        }
+        for name in _path_params(ep)
     ]
     if ep.query is not None:
         schema = ep.query.model_json_schema(ref_template=REF)
         required = set(schema.get("required", []))
         for name, prop in schema.get("properties", {}).items():
             params.append({"name": name, "in": "query", "required": name in required, "schema": prop})
+    if ep.if_match:
+        params.append(IF_MATCH)
+    if ep.idempotent:
+        params.append(IDEMPOTENCY_KEY)
     return params
+
+
+def _has_revision(model: type[BaseModel] | None) -> bool:
+    return model is not None and "revision" in model.model_fields
 
 
 def _operation(ep: Endpoint) -> dict[str, Any]:
@@ -62,7 +105,9 @@ def _operation(ep: Endpoint) -> dict[str, Any]:
     schema: dict[str, Any] = {"$ref": REF.format(model=model.__name__)} if model else {}
     if is_list:
         schema = {"type": "array", "items": schema}
-    headers = {}
+    headers: dict[str, Any] = {}
+    if not is_list and _has_revision(model):
+        headers["ETag"] = {**ETAG_HEADER, "required": True}
     if ep.paginated:
         headers = {
             "X-Next-Cursor": {"schema": {"type": "string"}, "description": "Cursor of the next page"},
@@ -75,18 +120,25 @@ def _operation(ep: Endpoint) -> dict[str, Any]:
             "content": {"application/json": {"schema": schema}},
         }
     }
-    codes = set(ep.errors)
+    # Every status the wrapper in chalicelib.http can answer, not only the view's own.
+    codes = set(ep.errors) | {422}  # 422: every route refuses query parameters it does not know
     if ep.auth:
         codes.add(401)
-    if ep.body is not None:
+    if _path_params(ep):
+        codes.add(404)  # an id that is not a UUID names nothing
+    if ep.body is not None or ep.form_file:
         codes.update({400, 413, 415, 422})
-    if ep.query is not None or ep.body is not None:
-        codes.add(422)
+    if ep.if_match:
+        codes.update({400, 412})  # 400: more than one ETag in If-Match
+    if ep.idempotent:
+        codes.update({409, 422, 503})  # key in use / reused with another request / store down
     for code in sorted(codes):
         responses[str(code)] = {
             "description": ERROR_TEXT[code],
             "content": {"application/json": {"schema": {"$ref": REF.format(model="ErrorBody")}}},
         }
+    if ep.if_match:
+        responses["412"]["headers"] = {"ETag": ETAG_HEADER}
     op: dict[str, Any] = {
         "operationId": f"{ep.method.lower()}_{re.sub(r'[^a-z0-9]+', '_', ep.path.lower()).strip('_')}",
         "summary": ep.summary,
@@ -94,15 +146,48 @@ def _operation(ep: Endpoint) -> dict[str, Any]:
         "responses": responses,
     }
     if ep.body is not None:
+        limit = config.max_body_bytes()
         op["requestBody"] = {
             "required": True,
+            "description": f"A JSON object of at most {limit} bytes (larger: 413)",
+            "x-max-body-bytes": limit,
             "content": {"application/json": {"schema": {"$ref": REF.format(model=ep.body.__name__)}}},
         }
+    if ep.form_file:
+        op["requestBody"] = _form_file_body()
     if ep.auth:
         op["security"] = [{"bearerAuth": []}]
     else:
         op["security"] = []
     return op
+
+
+def _form_file_body() -> dict[str, Any]:
+    """multipart/form-data with one `file` field (the bytes of a PNG, JPEG or WebP).
+    Other parts are ignored; the whole body is bounded (http.parse_form_file)."""
+    limit = config.max_direct_upload_bytes() + 64 * 1024
+    return {
+        "required": True,
+        "description": f"At most {limit} bytes in all (larger: 413; use the upload-url flow)",
+        "x-max-body-bytes": limit,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["file"],
+                    "properties": {
+                        "file": {
+                            "type": "string",
+                            "format": "binary",
+                            "maxLength": config.max_direct_upload_bytes(),
+                            "description": "PNG, JPEG or WebP; larger files: use the upload-url flow",
+                        }
+                    },
+                },
+                "encoding": {"file": {"contentType": "image/png, image/jpeg, image/webp"}},
+            }
+        },
+    }
 
 
 @functools.cache

@@ -4,8 +4,8 @@ from the stored object keys; they are never stored."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-from chalicelib.models import AssetModel, ManifestModel, ProjectModel
 from chalicelib.schemas import (
     AssetResponse,
     AssetType,
@@ -15,6 +15,9 @@ from chalicelib.schemas import (
     ManifestStatus,
     ProjectResponse,
 )
+
+if TYPE_CHECKING:  # the models (and PynamoDB) load with the first request that needs them
+    from chalicelib.models import AssetModel, ManifestModel, ProjectModel
 
 UrlFor = Callable[[str | None], str | None]
 

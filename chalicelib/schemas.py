@@ -39,7 +39,11 @@ SortOrder = Annotated[int, Field(ge=-1_000_000, le=1_000_000)]
 Version = Annotated[int, Field(ge=1, le=1_000_000)]
 Cursor = Annotated[str, Field(min_length=1, max_length=2048)]
 Uuid = Annotated[
-    str, Field(pattern=r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+    str,
+    Field(
+        max_length=36,
+        pattern=r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$",
+    ),
 ]
 
 
@@ -261,7 +265,15 @@ class ProjectDeleted(_Output):
 
 
 class UploadUrlRequest(_Input):
-    content_type: Annotated[str, Field(min_length=1, max_length=100)]
+    content_type: Annotated[
+        str,
+        Field(
+            min_length=1,
+            max_length=100,
+            description="image/png, image/jpeg or image/webp (anything else: 415)",
+            examples=["image/png", "image/jpeg", "image/webp"],
+        ),
+    ]
     # The upper limit (10 MiB) is answered with 413 by the service, not 422 here.
     size: Annotated[int, Field(gt=0, le=2**53)]
     filename: Annotated[str, Field(max_length=255)] | None = None

@@ -65,7 +65,7 @@ def get_manifest(owner: str, manifest_id: str) -> ManifestDetail:
     summary="Update a manifest",
     body=ManifestUpdate,
     response=ManifestListItem,
-    errors=(404,),
+    errors=(404, 409),  # 409: changed concurrently, retry
     if_match=True,
 )
 def update_manifest(

@@ -59,7 +59,7 @@ def get_project(owner: str, project_id: str) -> ProjectResponse:
     summary="Update a project",
     body=ProjectUpdate,
     response=ProjectResponse,
-    errors=(404,),
+    errors=(404, 409),  # 409: changed concurrently, retry
     if_match=True,
 )
 def update_project(
@@ -74,7 +74,7 @@ def update_project(
     "DELETE",
     summary="Delete a project",
     response=ProjectDeleted,
-    errors=(404,),
+    errors=(404, 409),  # 409: changed concurrently, retry
     if_match=True,
 )
 def delete_project(owner: str, project_id: str, expected_revision: int | None) -> ProjectDeleted:

@@ -5,7 +5,7 @@ from chalice import Blueprint
 from chalicelib import presenters, services
 from chalicelib.http import api_route
 from chalicelib.schemas import AssetResponse, UploadComplete, UploadTicket, UploadUrlRequest
-from chalicelib.services.uploads import UploadedFile
+from chalicelib.uploaded import UploadedFile
 
 bp = Blueprint(__name__)
 
@@ -38,7 +38,7 @@ def create_upload_url(owner: str, asset_id: str, body: UploadUrlRequest) -> Uplo
     summary="Verify an uploaded image and attach it",
     body=UploadComplete,
     response=AssetResponse,
-    errors=(404,),
+    errors=(404, 409),
 )
 def complete_upload(owner: str, asset_id: str, body: UploadComplete) -> AssetResponse:
     return presenters.asset_item(services.uploads().complete(owner, asset_id, body.upload_id))
@@ -51,7 +51,7 @@ def complete_upload(owner: str, asset_id: str, body: UploadComplete) -> AssetRes
     summary="Upload a small image through the API (multipart field `file`)",
     response=AssetResponse,
     form_file=True,
-    errors=(400, 404, 413, 415, 422),
+    errors=(400, 404, 409, 413, 415, 422),
 )
 def upload_image(owner: str, asset_id: str, upload: UploadedFile) -> AssetResponse:
     return presenters.asset_item(services.uploads().upload_direct(owner, asset_id, upload))

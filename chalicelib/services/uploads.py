@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 
 from chalicelib import config, images, observability
 from chalicelib.errors import (
+    ConflictError,
     NotFoundError,
     PayloadTooLargeError,
     UnsupportedMediaTypeError,
@@ -29,6 +30,7 @@ from chalicelib.repositories.uploads import UploadRepository
 from chalicelib.services.assets import AssetService
 from chalicelib.services.images import ImageLifecycle
 from chalicelib.storage import PresignedPut, Storage
+from chalicelib.uploaded import UploadedFile
 
 log = logging.getLogger(__name__)
 
@@ -56,13 +58,6 @@ class IssuedUpload:
     ticket: UploadModel
     put: PresignedPut
     url_expires_at: str
-
-
-@dataclass(frozen=True)
-class UploadedFile:
-    filename: str | None
-    content_type: str | None
-    data: bytes
 
 
 class UploadService:
@@ -220,7 +215,7 @@ class UploadService:
             asset.updated_at = now
             asset.revision = int(asset.revision) + 1
             return asset
-        raise ValidationFailedError("The asset's image is being changed concurrently; retry")
+        raise ConflictError("The asset's image is being changed concurrently; retry")
 
     def _current_asset(self, ticket: UploadModel) -> AssetModel:
         return self._assets.get(ticket.owner_id, ticket.asset_id, ticket.manifest_id)

@@ -54,7 +54,9 @@ def test_every_operation_says_what_it_takes_and_returns(document):
                         "$ref": "#/components/schemas/ErrorBody"
                     }
             body = op.get("requestBody")
-            if body:
+            if body and "multipart/form-data" in body["content"]:
+                assert body["content"]["multipart/form-data"]["schema"]["required"] == ["file"]
+            elif body:
                 ref = body["content"]["application/json"]["schema"]["$ref"]
                 assert ref.rsplit("/", 1)[1] in schemas
 

@@ -111,7 +111,11 @@ class AssetService:
             changes["manifest_tag"] = self._allocate_tag(
                 owner_id, manifest.manifest_id, changes["asset_type"]
             )
-        return self._assets.update(manifest.manifest_id, asset_id, changes, utcnow(), expected_revision)
+        updated = self._assets.update(manifest.manifest_id, asset_id, changes, utcnow(), expected_revision)
+        if "sort_order" in changes and updated.thumbnail_key:
+            # The manifest shows its first asset image; reordering may change which.
+            self._images.refresh_manifest_thumbnail(owner_id, manifest.manifest_id)
+        return updated
 
     def delete(
         self,

@@ -214,6 +214,10 @@ def test_the_manifest_thumbnail_follows_the_first_asset_image(alice, asset):
     upload(alice, asset["asset_id"], image_bytes("image/png", (60, 60)))
     listed = next(m for m in alice.get("/api/manifests").json if m["manifest_id"] == mid)
     assert "/" + asset["asset_id"] + "/" in listed["thumbnail_url"]
+    alice.put(f"/api/assets/{asset['asset_id']}", {"sort_order": 9})
+    assert "/" + second["asset_id"] + "/" in alice.get(f"/api/manifests/{mid}").json["thumbnail_url"]
+    alice.put(f"/api/assets/{asset['asset_id']}", {"sort_order": -1})
+    assert "/" + asset["asset_id"] + "/" in alice.get(f"/api/manifests/{mid}").json["thumbnail_url"]
     alice.delete(f"/api/assets/{asset['asset_id']}")
     assert "/" + second["asset_id"] + "/" in alice.get(f"/api/manifests/{mid}").json["thumbnail_url"]
 

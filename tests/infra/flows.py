@@ -9,7 +9,6 @@ flow to FLOWS (and, for a new kind of AWS call, one line in tests/infra/iam.py).
 from __future__ import annotations
 
 import json
-import os
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -54,21 +53,15 @@ def isolated_stage(
     cfg["stages"][ISOLATED_STAGE] = {**local, "environment_variables": env}
     (workdir / ".chalice").mkdir(parents=True, exist_ok=True)
     (workdir / ".chalice" / "config.json").write_text(json.dumps(cfg))
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    try:
+    from infra.template import Stage, stage_environment
+
+    with stage_environment(Stage(ISOLATED_STAGE, env)):
         if provision:
             from chalicelib import provisioning
 
             provisioning.ensure_all()
         with Client(app, stage_name=ISOLATED_STAGE, project_dir=str(workdir)) as client:
             yield client, env
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
 
 
 @dataclass

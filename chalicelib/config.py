@@ -119,11 +119,17 @@ def max_body_bytes() -> int:
 
 def dynamodb_connect_timeout() -> float:
     """With the read timeout and retries: 4 attempts x 5 s = 20 s worst case, under
-    API Gateway's 29 s (PynamoDB's defaults, 15 s + 30 s, are not)."""
+    API Gateway's 29 s (PynamoDB's defaults, 15 s + 30 s, are not). The local stage
+    sets 5 s: moto's listen queue can hold a connection on a busy machine."""
     return float(_env("DYNAMODB_CONNECT_TIMEOUT", "1"))
 
 
 def dynamodb_read_timeout() -> float:
+    """4 s on AWS (see the connect timeout). The local stage sets 20 s: moto applies
+    DynamoDB calls one at a time, so on a loaded machine a call can wait seconds in
+    the queue; timing it out would make botocore re-send a write that then commits
+    twice or fails its own condition, and the answer would be a false 409 or 500
+    (tests/e2e/test_loaded_machine.py holds every call 5 s)."""
     return float(_env("DYNAMODB_READ_TIMEOUT", "4"))
 
 

@@ -7,6 +7,8 @@ import json
 import logging
 import os
 import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -83,3 +85,29 @@ def provision(endpoint: str, stage: str = "local") -> dict[str, str]:
 
     provisioning.ensure_all()
     return env
+
+
+def wait_until_healthy(
+    url: str,
+    alive: Callable[[], bool] = lambda: True,
+    deadline: float = 120.0,
+    probe_timeout: float = 10.0,
+) -> None:
+    """Probe `url` until it answers 200. On a loaded machine a server answers slowly
+    (the health check reads every table): a probe that is refused or times out is
+    tried again until `deadline` seconds, not taken as failure. Raises RuntimeError
+    when `alive()` turns false or the deadline passes."""
+    import requests
+
+    end = time.monotonic() + deadline
+    while True:
+        try:
+            if requests.get(url, timeout=probe_timeout).status_code == 200:
+                return
+        except requests.RequestException:
+            pass
+        if not alive():
+            raise RuntimeError(f"the server behind {url} exited before it was ready")
+        if time.monotonic() > end:
+            raise RuntimeError(f"{url} was not ready after {deadline:.0f} s")
+        time.sleep(0.2)

@@ -16,46 +16,67 @@ from local_backend import ROOT, provision, start_moto
 from chalicelib.auth import mint_dev_token
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def main() -> int:
+    # Stopped by a supervisor (or `make run` forwarding SIGTERM): take everything down,
+    # even during start-up.
+    signal.signal(signal.SIGTERM, _interrupt)
     host = os.environ.get("HOST", "127.0.0.1")
     port = int(os.environ.get("PORT", "8000"))
     moto_port = int(os.environ.get("MOTO_PORT", "5055"))
-    server, endpoint = start_moto(moto_port)
-    env = provision(endpoint)
-    token = mint_dev_token("alice", env["JWT_SECRET"])
-    base = f"http://{host}:{port}/api"
-    print(f"moto (DynamoDB + S3) on {endpoint}; tables and bucket ready", flush=True)
-    print(f"API on {base}  (Ctrl-C stops both)\n", flush=True)
-    print(f"A token for user 'alice' (make token USER=bob for another):\n{token}\n", flush=True)
-    print(
-        "Try:\n"
-        f"  curl -s -X POST {base}/manifests -H 'Authorization: Bearer {token}' "
-        '-H \'Content-Type: application/json\' -d \'{"name": "My kit", "category": "CHARACTERS"}\'\n',
-        flush=True,
-    )
-
-    def stop(signum: int, frame: object) -> None:
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, stop)  # stopped by a supervisor: take the server down too
-    chalice = Path(sys.executable).parent / "chalice"
-    child = subprocess.Popen(
-        [str(chalice), "local", "--stage", "local", "--host", host, "--port", str(port), "--no-autoreload"],
-        cwd=ROOT,
-        env={**os.environ, **env},
-    )
+    server = child = None
     try:
+        server, endpoint = start_moto(moto_port)
+        env = provision(endpoint)
+        token = mint_dev_token("alice", env["JWT_SECRET"])
+        base = f"http://{host}:{port}/api"
+        print(f"moto (DynamoDB + S3) on {endpoint}; tables and bucket ready", flush=True)
+        print(f"API on {base}  (Ctrl-C stops both)\n", flush=True)
+        print(f"A token for user 'alice' (make token USER=bob for another):\n{token}\n", flush=True)
+        print(
+            "Try:\n"
+            f"  curl -s -X POST {base}/manifests -H 'Authorization: Bearer {token}' "
+            '-H \'Content-Type: application/json\' -d \'{"name": "My kit", "category": "CHARACTERS"}\'\n',
+            flush=True,
+        )
+        chalice = str(Path(sys.executable).parent / "chalice")
+        child = subprocess.Popen(
+            [chalice, "local", "--stage", "local", "--host", host, "--port", str(port), "--no-autoreload"],
+            cwd=ROOT,
+            env={**os.environ, **env},
+        )
         return child.wait()
     except KeyboardInterrupt:
-        child.send_signal(signal.SIGINT)
-        try:
-            child.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            child.kill()
         return 0
     finally:
-        server.stop()
+        # A second SIGTERM or Ctrl-C must not cut the cleanup short.
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        if child is not None:
+            _stop(child)
+        if server is not None:
+            server.stop()
+
+
+def _stop(child: subprocess.Popen[bytes]) -> None:
+    """SIGTERM, not SIGINT: `chalice local` ends at once on SIGTERM, while after
+    Ctrl-C it spends seconds in the interpreter's final garbage collection."""
+    if child.poll() is None:
+        child.terminate()
+    try:
+        child.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        child.kill()
+        child.wait()
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    code = main()
+    # Everything is stopped by now; skip the interpreter's teardown, whose final
+    # garbage collection of moto's module graph takes seconds on a loaded machine.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)

@@ -15,16 +15,14 @@ import subprocess
 import sys
 import tempfile
 import threading
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import requests
 from faults import FaultClient
-from local_backend import provision, start_moto
+from local_backend import provision, start_moto, wait_until_healthy
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -221,18 +219,12 @@ def local_server(backend: dict[str, str], page_site: tuple[str, Path]) -> Iterat
         stderr=log,
     )
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            if requests.get(f"{base}/api/health", timeout=2).status_code == 200:
-                break
-        except requests.ConnectionError:
-            pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            log.seek(0)
-            raise RuntimeError(f"local server did not start: {log.read().decode(errors='replace')[-2000:]}")
-        time.sleep(0.2)
+    try:
+        wait_until_healthy(f"{base}/api/health", alive=lambda: proc.poll() is None)
+    except RuntimeError as exc:
+        proc.kill()
+        log.seek(0)
+        raise RuntimeError(f"{exc}: {log.read().decode(errors='replace')[-2000:]}") from exc
     yield base
     proc.terminate()
     try:

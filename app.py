@@ -10,7 +10,7 @@ from chalice import Chalice
 
 from chalicelib import config, observability
 from chalicelib.http import add_standard_headers, normalize_error_body
-from chalicelib.routes import assets, manifests, projects, system, uploads
+from chalicelib.routes import assets, manifests, projects, system, uploads, versions
 
 app = Chalice(app_name="vidpipe-manifests")
 app.debug = False  # never send tracebacks, whatever the stage
@@ -18,7 +18,7 @@ app.log.setLevel(logging.INFO)
 # The multipart upload route reads raw bytes; API Gateway base64-encodes them.
 app.api.binary_types.append("multipart/form-data")
 
-for blueprint in (system.bp, manifests.bp, assets.bp, projects.bp, uploads.bp):
+for blueprint in (system.bp, manifests.bp, assets.bp, projects.bp, uploads.bp, versions.bp):
     app.register_blueprint(blueprint, url_prefix="/api")
 
 

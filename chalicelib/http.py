@@ -67,6 +67,14 @@ class Page(NamedTuple):
     next_cursor: str | None = None
 
 
+class WithStatus(NamedTuple):
+    """A view's answer with a status other than the route's usual one (one of
+    the route's `also_ok`), e.g. 200 "already there" where the route creates."""
+
+    result: Any
+    status: int
+
+
 class Endpoint(NamedTuple):
     """What the OpenAPI generator needs to know about one route."""
 
@@ -83,6 +91,7 @@ class Endpoint(NamedTuple):
     if_match: bool = False
     idempotent: bool = False
     errors: tuple[int, ...] = ()
+    also_ok: tuple[int, ...] = ()
 
 
 ENDPOINTS: list[Endpoint] = []
@@ -192,14 +201,19 @@ def parse_query(request: Any, model: type[BaseModel]) -> BaseModel:
 
 
 _UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+# Path parameters that are numbers, not ids (a manifest version: 1..999999999).
+NUMERIC_PATH_PARAMS = frozenset({"version"})
+_VERSION = re.compile(r"^[1-9][0-9]{0,8}$")
 
 
 def _check_ids(path_params: Mapping[str, str]) -> dict[str, str]:
-    """Ids are UUIDs; anything else cannot name a resource, so it is a 404."""
+    """Ids are UUIDs (versions positive numbers); anything else cannot name a
+    resource, so it is a 404."""
     checked = {}
     for name, value in path_params.items():
         lowered = value.lower()
-        if not _UUID.match(lowered):
+        pattern = _VERSION if name in NUMERIC_PATH_PARAMS else _UUID
+        if not pattern.match(lowered):
             raise NotFoundError("Not found")
         checked[name] = lowered  # the canonical form, as ids are stored
     return checked
@@ -216,6 +230,8 @@ def _render(result: Any) -> Any:
 def _rendered(request: Any, result: Any, status: int) -> dict[str, Any]:
     """The answer as plain data (what an idempotency record stores and replays)."""
     headers: dict[str, str] = {}
+    if isinstance(result, WithStatus):
+        result, status = result
     if isinstance(result, Page):
         if result.next_cursor:
             headers["X-Next-Cursor"] = result.next_cursor
@@ -273,6 +289,7 @@ def api_route(
     status: int = 200,
     auth_required: bool = True,
     errors: tuple[int, ...] = (),
+    also_ok: tuple[int, ...] = (),
     form_file: bool = False,
     if_match: bool = False,
     idempotent: bool = False,
@@ -296,6 +313,7 @@ def api_route(
             auth=auth_required,
             paginated=query is not None and "cursor" in query.model_fields,
             errors=errors,
+            also_ok=also_ok,
             form_file=form_file,
             if_match=if_match,
             idempotent=idempotent,

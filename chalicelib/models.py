@@ -116,6 +116,11 @@ class ManifestModel(Model):
     times_used = NumberAttribute(default=0)
     last_used_at = UnicodeAttribute(null=True)
     version = NumberAttribute(default=1)
+    # The newest frozen version (0: none). The working version is frozen while
+    # `version == frozen_version`; every content write sets
+    # `version = frozen_version + 1`, which is a no-op on an unfrozen working
+    # version and the copy-on-write bump on a frozen one (no read, no extra call).
+    frozen_version = NumberAttribute(default=0)
     revision = NumberAttribute(default=1)
     ref_count = NumberAttribute(default=0)
     # Next number per tag prefix; incremented atomically, never decremented.
@@ -314,6 +319,28 @@ class ImageRefModel(Model):
     ref_count = NumberAttribute(default=0)
 
 
+class VersionModel(Model):
+    """A frozen (immutable) version of a manifest: its summary here, its body
+    (manifest fields and every asset) in S3 at `body_key`, written before this
+    item and never changed after. `pinned_by` counts live projects pinning it,
+    kept exact by the attach/detach transactions."""
+
+    class Meta(_BaseMeta):
+        table_name = _table("manifest-versions")
+
+    manifest_id = UnicodeAttribute(hash_key=True)
+    version = NumberAttribute(range_key=True)
+
+    owner_id = UnicodeAttribute()
+    name = UnicodeAttribute()
+    asset_count = NumberAttribute()
+    created_at = UnicodeAttribute()  # freeze time
+    revision = NumberAttribute()  # the manifest revision frozen
+    body_key = UnicodeAttribute()
+    body_sha256 = UnicodeAttribute()
+    pinned_by = NumberAttribute(default=0)
+
+
 class IdempotencyModel(Model):
     """Powertools' idempotency records (its DynamoDBPersistenceLayer writes them;
     declared here so the table is created and deployed like every other)."""
@@ -336,5 +363,6 @@ ALL_MODELS: tuple[type[Model], ...] = (
     ProjectModel,
     UploadModel,
     ImageRefModel,
+    VersionModel,
     IdempotencyModel,
 )

@@ -10,7 +10,7 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from chalicelib import config
-from chalicelib.http import ENDPOINTS, Endpoint
+from chalicelib.http import ENDPOINTS, NUMERIC_PATH_PARAMS, Endpoint
 from chalicelib.idempotency import MAX_KEY_LENGTH
 from chalicelib.schemas import ErrorBody
 
@@ -74,13 +74,19 @@ def _path_params(ep: Endpoint) -> list[str]:
     return re.findall(r"{(\w+)}", ep.path)
 
 
+def _path_schema(name: str) -> dict[str, Any]:
+    if name in NUMERIC_PATH_PARAMS:
+        return {"type": "string", "pattern": "^[1-9][0-9]{0,8}$", "maxLength": 9}
+    return {"type": "string", "format": "uuid", "maxLength": 36}
+
+
 def _parameters(ep: Endpoint) -> list[dict[str, Any]]:
     params = [
         {
             "name": name,
             "in": "path",
             "required": True,
-            "schema": {"type": "string", "format": "uuid", "maxLength": 36},
+            "schema": _path_schema(name),
         }
         for name in _path_params(ep)
     ]
@@ -114,11 +120,12 @@ def _operation(ep: Endpoint) -> dict[str, Any]:
             "Link": {"schema": {"type": "string"}, "description": 'RFC 8288 rel="next" link'},
         }
     responses: dict[str, Any] = {
-        str(ep.status): {
+        str(status): {
             "description": "Success",
             "headers": headers,
             "content": {"application/json": {"schema": schema}},
         }
+        for status in (ep.status, *ep.also_ok)
     }
     # Every status the wrapper in chalicelib.http can answer, not only the view's own.
     codes = set(ep.errors) | {422}  # 422: every route refuses query parameters it does not know

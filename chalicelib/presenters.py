@@ -14,10 +14,13 @@ from chalicelib.schemas import (
     ManifestListItem,
     ManifestStatus,
     ProjectResponse,
+    VersionDiff,
+    VersionSummary,
 )
 
 if TYPE_CHECKING:  # the models (and PynamoDB) load with the first request that needs them
-    from chalicelib.models import AssetModel, ManifestModel, ProjectModel
+    from chalicelib.models import AssetModel, ManifestModel, ProjectModel, VersionModel
+    from chalicelib.services.versions import Diff
 
 UrlFor = Callable[[str | None], str | None]
 
@@ -103,4 +106,49 @@ def project_item(p: ProjectModel) -> ProjectResponse:
         created_at=p.created_at,
         updated_at=p.updated_at,
         revision=int(p.revision),
+    )
+
+
+def version_summary(v: VersionModel) -> VersionSummary:
+    return VersionSummary(
+        manifest_id=v.manifest_id,
+        version=int(v.version),
+        name=v.name,
+        asset_count=int(v.asset_count),
+        created_at=v.created_at,
+        pinned_by=int(v.pinned_by or 0),
+    )
+
+
+# Stored object keys are shown as the signed URLs the rest of the API shows.
+KEY_FIELDS = {
+    "reference_image_key": "reference_image_url",
+    "thumbnail_key": "thumbnail_url",
+    "contact_sheet_key": "contact_sheet_url",
+}
+
+
+def _changes(changes: dict[str, dict[str, object]], url_for: UrlFor) -> dict[str, dict[str, object]]:
+    out = {}
+    for field, change in changes.items():
+        if field in KEY_FIELDS:
+            change = {k: url_for(v if isinstance(v, str) else None) for k, v in change.items()}
+            field = KEY_FIELDS[field]
+        out[field] = change
+    return out
+
+
+def version_diff(old: str, new: str, diff: Diff, url_for: UrlFor = _signed_url) -> VersionDiff:
+    return VersionDiff.model_validate(
+        {
+            "from": old,
+            "to": new,
+            "manifest_changes": _changes(diff.manifest_changes, url_for),
+            "added": [asset_item(a, url_for) for a in diff.added],
+            "removed": [asset_item(a, url_for) for a in diff.removed],
+            "changed": [
+                {"manifest_tag": a.manifest_tag, "asset_id": a.asset_id, "changes": _changes(c, url_for)}
+                for a, c in diff.changed
+            ],
+        }
     )

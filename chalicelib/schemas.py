@@ -133,6 +133,9 @@ class ManifestListQuery(_Input):
 
 class DuplicateQuery(_Input):
     name: Name | None = None
+    version: Annotated[Version | None, Field(description="Copy this frozen version, not the working one")] = (
+        None
+    )
 
 
 class ManifestListItem(_Output):
@@ -307,3 +310,54 @@ class FieldError(_Output):
 class ErrorBody(_Output):
     detail: str
     errors: list[FieldError] | None = None
+
+
+# --- versions ----------------------------------------------------------------------
+
+
+class VersionSummary(_Output):
+    manifest_id: str
+    version: int
+    name: str
+    asset_count: int
+    created_at: str = Field(description="When the version was frozen")
+    pinned_by: int = Field(description="Live projects pinning this version")
+
+
+class VersionListQuery(_Input):
+    limit: Annotated[int, Field(ge=1, le=200)] = 50
+    cursor: Cursor | None = None
+
+
+VersionRef = Annotated[str, Field(max_length=9, pattern=r"^([1-9][0-9]{0,8}|current)$")]
+
+
+class DiffQuery(_Input):
+    from_: Annotated[VersionRef, Field(alias="from", description="A frozen version, or `current`")]
+    to: Annotated[VersionRef, Field(description="A frozen version, or `current`")]
+
+    model_config = ConfigDict(extra="forbid", defer_build=True, populate_by_name=False)
+
+
+class FieldChange(_Output):
+    from_: Any = Field(alias="from")
+    to: Any
+
+    model_config = ConfigDict(defer_build=True, serialize_by_alias=True)
+
+
+class AssetChange(_Output):
+    manifest_tag: str
+    asset_id: str
+    changes: dict[str, FieldChange]
+
+
+class VersionDiff(_Output):
+    from_: str = Field(alias="from")
+    to: str
+    manifest_changes: dict[str, FieldChange]
+    added: list[AssetResponse]
+    removed: list[AssetResponse]
+    changed: list[AssetChange]
+
+    model_config = ConfigDict(defer_build=True, serialize_by_alias=True)

@@ -140,6 +140,19 @@ class Storage:
         data: bytes = response["Body"].read()
         return data
 
+    def read_object(self, key: str) -> bytes | None:
+        """The whole object (a version body: written once, never changed), or None."""
+        from botocore.exceptions import ClientError
+
+        try:
+            response = self.client.get_object(Bucket=self.bucket, Key=key)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+                return None
+            raise
+        data: bytes = response["Body"].read()
+        return data
+
     def write(self, key: str, data: bytes, content_type: str) -> None:
         self.client.put_object(Bucket=self.bucket, Key=key, Body=data, ContentType=content_type)
 

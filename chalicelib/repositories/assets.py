@@ -5,13 +5,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from pynamodb.exceptions import DoesNotExist, UpdateError
+from pynamodb.exceptions import DoesNotExist
 from pynamodb.expressions.update import Action
 from pynamodb.transactions import TransactWrite
 
 from chalicelib.errors import NotFoundError, PreconditionFailedError
 from chalicelib.models import AssetLocatorModel, AssetModel
-from chalicelib.repositories.base import transact
+from chalicelib.repositories.base import ConditionFailed, transact
 from chalicelib.repositories.manifests import ManifestRepository
 
 A = AssetModel
@@ -57,31 +57,34 @@ class AssetRepository:
         return assets
 
     def update(
-        self,
-        manifest_id: str,
-        asset_id: str,
-        changes: dict[str, Any],
-        now: str,
-        expected_revision: int | None = None,
+        self, seen: AssetModel, changes: dict[str, Any], now: str, expected_revision: int
     ) -> AssetModel:
+        """Write `changes` to the asset as `seen` (at `expected_revision`), and move
+        the manifest's revision (and its working version, copy-on-write) in the
+        same transaction: a freeze never holds half of it, and a frozen version
+        never changes. One call, as before; the answer is `seen` with the changes,
+        exact because the write required that revision."""
         actions: list[Action] = [A.updated_at.set(now), A.revision.add(1)]
         for field, value in changes.items():
             attr = getattr(A, field)
             actions.append(attr.remove() if value is None else attr.set(value))
-        condition = A.asset_id.exists()
-        if expected_revision is not None:
-            condition &= A.revision == expected_revision
-        item = A(manifest_id, asset_id)
+        condition = A.asset_id.exists() & (A.revision == expected_revision)
+        item = A(seen.manifest_id, seen.asset_id)
+
+        def build(tx: TransactWrite) -> None:
+            tx.update(item, actions=actions, condition=condition)
+            self._manifests.tx_bump_revision(tx, seen.owner_id, seen.manifest_id)
+
         try:
-            item.update(actions=actions, condition=condition)
-        except UpdateError as exc:
-            if exc.cause_response_code != "ConditionalCheckFailedException":
-                raise
-            current = self.get(manifest_id, asset_id)
-            if current is None:
+            transact(build)
+        except ConditionFailed as exc:
+            current = self.get(seen.manifest_id, seen.asset_id)
+            if current is None or 0 not in exc.failed:
                 raise NotFoundError("Asset not found") from exc
             raise PreconditionFailedError("The asset has changed", revision=current.revision) from exc
-        return item
+        values = dict(seen.attribute_values)
+        values.update(changes, updated_at=now, revision=expected_revision + 1)
+        return AssetModel(**{k: v for k, v in values.items() if v is not None})
 
     def delete(
         self,

@@ -51,6 +51,15 @@ def listing_attributes(m: ManifestModel) -> dict[str, Any]:
 LISTING_ATTRS = ("s_upd", "s_crt", "s_name", "s_used", "s_count", "p_cat", "p_st", "p_cs")
 
 
+def content_changed() -> list[Action]:
+    """The actions every write of a manifest's content carries (its fields, or
+    any of its assets): a new revision, and copy-on-write of a frozen working
+    version. `version = frozen_version + 1` leaves an unfrozen working version
+    as it is and moves a frozen one on, in the same write and without a read.
+    Test: tests/functional/test_versions.py (pinned manifest unchanged by every edit)."""
+    return [M.revision.add(1), M.version.set(M.frozen_version + 1)]
+
+
 def _revision_condition(expected_revision: int | None) -> Condition | None:
     return None if expected_revision is None else (M.revision == expected_revision)
 
@@ -87,7 +96,7 @@ class ManifestRepository:
             actions: list[Action] = [
                 M.updated_at.set(now),
                 M.s_upd.set(f"{now}#{manifest_id}"),
-                M.revision.add(1),
+                *content_changed(),
             ]
             for field, value in changes.items():
                 attr = getattr(M, field)
@@ -167,7 +176,8 @@ class ManifestRepository:
         action = M.thumbnail_key.set(thumbnail_key) if thumbnail_key else M.thumbnail_key.remove()
         try:
             M(owner_id, manifest_id).update(
-                actions=[action], condition=live_condition() & (M.revision == seen_revision)
+                actions=[action, M.version.set(M.frozen_version + 1)],
+                condition=live_condition() & (M.revision == seen_revision),
             )
         except UpdateError as exc:
             if exc.cause_response_code == "ConditionalCheckFailedException":
@@ -196,10 +206,17 @@ class ManifestRepository:
                 M.s_count.add(delta),
                 M.updated_at.set(now),
                 M.s_upd.set(f"{now}#{manifest_id}"),
-                M.revision.add(1),
+                *content_changed(),
             ],
             condition=condition,
         )
+
+    def tx_bump_revision(self, tx: TransactWrite, owner_id: str, manifest_id: str) -> None:
+        """A live manifest's content changed through one of its assets: a new
+        revision (a freeze that read the old one fails) and copy-on-write of a
+        frozen working version (`content_changed`). One more item in the
+        asset's own transaction, so no extra call."""
+        tx.update(M(owner_id, manifest_id), actions=content_changed(), condition=live_condition())
 
     def tx_attach(self, tx: TransactWrite, owner_id: str, manifest_id: str, version: int, now: str) -> None:
         """Count a new reference and a use, only on a live manifest at >= that version."""

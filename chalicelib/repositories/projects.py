@@ -13,6 +13,7 @@ from pynamodb.transactions import TransactWrite
 from chalicelib.models import ProjectModel
 from chalicelib.repositories.base import transact
 from chalicelib.repositories.manifests import ManifestRepository
+from chalicelib.repositories.versions import VersionRepository
 
 P = ProjectModel
 
@@ -28,8 +29,9 @@ def _cursor_key(project: ProjectModel, sort_attr: str, extra: dict[str, Any]) ->
 
 
 class ProjectRepository:
-    def __init__(self, manifests: ManifestRepository) -> None:
+    def __init__(self, manifests: ManifestRepository, versions: VersionRepository) -> None:
         self._manifests = manifests
+        self._versions = versions
 
     def get(self, owner_id: str, project_id: str) -> ProjectModel | None:
         try:
@@ -41,9 +43,9 @@ class ProjectRepository:
         def build(tx: TransactWrite) -> None:
             tx.save(project, condition=P.project_id.does_not_exist())
             if project.manifest_id:
-                self._manifests.tx_attach(
-                    tx, project.owner_id, project.manifest_id, int(project.manifest_version), now
-                )
+                version = int(project.manifest_version)
+                self._manifests.tx_attach(tx, project.owner_id, project.manifest_id, version, now)
+                self._versions.tx_pin(tx, project.manifest_id, version)
 
         transact(build)
 
@@ -72,15 +74,22 @@ class ProjectRepository:
             actions.append(attr.remove() if value is None else attr.set(value))
         item = P(owner_id, before.project_id)
 
+        old_pin = (old_mid, before.manifest_version)
+        new_pin = (new_mid, new_version)
+
         def build(tx: TransactWrite) -> None:
-            if new_mid and new_mid == old_mid and new_version != before.manifest_version:
-                self._manifests.tx_check_version(tx, owner_id, new_mid, int(new_version))
             tx.update(item, actions=actions, condition=P.revision == before.revision)
             if new_mid != old_mid:
                 if old_mid:
                     self._manifests.tx_detach(tx, owner_id, old_mid)
                 if new_mid:
                     self._manifests.tx_attach(tx, owner_id, new_mid, int(new_version), now)
+            # The pin moves with the reference: a version counts the projects pinning it.
+            if new_pin != old_pin:
+                if old_mid and before.manifest_version is not None:
+                    self._versions.tx_unpin(tx, old_mid, int(before.manifest_version))
+                if new_mid:
+                    self._versions.tx_pin(tx, new_mid, int(new_version))
 
         transact(build)
         refreshed = self.get(owner_id, before.project_id)
@@ -92,6 +101,8 @@ class ProjectRepository:
             tx.delete(P(before.owner_id, before.project_id), condition=P.revision == before.revision)
             if before.manifest_id:
                 self._manifests.tx_detach(tx, before.owner_id, before.manifest_id)
+                if before.manifest_version is not None:
+                    self._versions.tx_unpin(tx, before.manifest_id, int(before.manifest_version))
 
         transact(build)
 

@@ -16,7 +16,7 @@ from pynamodb.transactions import TransactWrite
 
 from chalicelib.models import AssetModel, ImageRefModel, ManifestModel, UploadModel
 from chalicelib.repositories.base import transact
-from chalicelib.repositories.manifests import live_condition
+from chalicelib.repositories.manifests import content_changed, live_condition
 
 U = UploadModel
 R = ImageRefModel
@@ -64,7 +64,7 @@ class UploadRepository:
             )
             tx.update(
                 M(ticket.owner_id, ticket.manifest_id),
-                actions=[M.revision.add(1), M.updated_at.set(now)],
+                actions=[*content_changed(), M.updated_at.set(now)],
                 condition=live_condition(),
             )
 

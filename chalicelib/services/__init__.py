@@ -9,11 +9,13 @@ from chalicelib.repositories.assets import AssetRepository
 from chalicelib.repositories.manifests import ManifestRepository
 from chalicelib.repositories.projects import ProjectRepository
 from chalicelib.repositories.uploads import ImageRefRepository, UploadRepository
+from chalicelib.repositories.versions import VersionRepository
 from chalicelib.services.assets import AssetService
 from chalicelib.services.images import ImageLifecycle
 from chalicelib.services.manifests import ManifestService
 from chalicelib.services.projects import ProjectService
 from chalicelib.services.uploads import UploadService
+from chalicelib.services.versions import VersionService
 from chalicelib.storage import storage
 
 
@@ -23,6 +25,7 @@ class _Repositories(NamedTuple):
     projects: ProjectRepository
     uploads: UploadRepository
     images: ImageLifecycle
+    versions: VersionRepository
 
 
 @functools.cache
@@ -30,12 +33,20 @@ def _repositories() -> _Repositories:
     manifests = ManifestRepository()
     assets = AssetRepository(manifests)
     lifecycle = ImageLifecycle(manifests, assets, ImageRefRepository(), storage())
-    return _Repositories(manifests, assets, ProjectRepository(manifests), UploadRepository(), lifecycle)
+    versions = VersionRepository()
+    return _Repositories(
+        manifests,
+        assets,
+        ProjectRepository(manifests, versions),
+        UploadRepository(),
+        lifecycle,
+        versions,
+    )
 
 
 def manifests() -> ManifestService:
     r = _repositories()
-    return ManifestService(r.manifests, r.assets, r.projects, r.images)
+    return ManifestService(r.manifests, r.assets, r.projects, r.images, versions())
 
 
 def assets() -> AssetService:
@@ -43,9 +54,14 @@ def assets() -> AssetService:
     return AssetService(r.manifests, r.assets, r.images)
 
 
+def versions() -> VersionService:
+    r = _repositories()
+    return VersionService(r.manifests, r.assets, r.versions, r.projects, r.images, storage())
+
+
 def projects() -> ProjectService:
     r = _repositories()
-    return ProjectService(r.manifests, r.projects)
+    return ProjectService(r.manifests, r.projects, versions())
 
 
 def uploads() -> UploadService:

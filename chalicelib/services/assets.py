@@ -6,13 +6,15 @@ import uuid
 from typing import Any
 
 from chalicelib import config
-from chalicelib.errors import LimitExceededError, NotFoundError, PreconditionFailedError
+from chalicelib.errors import ConflictError, LimitExceededError, NotFoundError, PreconditionFailedError
 from chalicelib.models import AssetModel, ManifestModel
 from chalicelib.repositories.assets import AssetRepository
 from chalicelib.repositories.base import ConditionFailed, utcnow
 from chalicelib.repositories.manifests import ManifestRepository
 from chalicelib.schemas import TAG_PREFIXES, AssetCreate, AssetUpdate
 from chalicelib.services.images import ImageLifecycle
+
+RACE_ATTEMPTS = 5
 
 
 def format_tag(prefix: str, number: int) -> str:
@@ -100,22 +102,31 @@ class AssetService:
         manifest_id: str | None = None,
         expected_revision: int | None = None,
     ) -> AssetModel:
-        manifest, asset = self.resolve(owner_id, asset_id, manifest_id)
-        changes: dict[str, Any] = {}
-        for field in data.model_fields_set:
-            value = getattr(data, field)
-            changes[field] = value.value if hasattr(value, "value") else value
-        if "user_tags" in changes:
-            changes["user_tags"] = list(changes["user_tags"])
-        if "asset_type" in changes and changes["asset_type"] != asset.asset_type:
-            changes["manifest_tag"] = self._allocate_tag(
-                owner_id, manifest.manifest_id, changes["asset_type"]
-            )
-        updated = self._assets.update(manifest.manifest_id, asset_id, changes, utcnow(), expected_revision)
-        if "sort_order" in changes and updated.thumbnail_key:
-            # The manifest shows its first asset image; reordering may change which.
-            self._images.refresh_manifest_thumbnail(owner_id, manifest.manifest_id)
-        return updated
+        for _attempt in range(RACE_ATTEMPTS):
+            manifest, asset = self.resolve(owner_id, asset_id, manifest_id)
+            changes: dict[str, Any] = {}
+            for field in data.model_fields_set:
+                value = getattr(data, field)
+                changes[field] = value.value if hasattr(value, "value") else value
+            if "user_tags" in changes:
+                changes["user_tags"] = list(changes["user_tags"])
+            if expected_revision is not None and int(asset.revision) != expected_revision:
+                raise PreconditionFailedError("The asset has changed", revision=int(asset.revision))
+            if "asset_type" in changes and changes["asset_type"] != asset.asset_type:
+                changes["manifest_tag"] = self._allocate_tag(
+                    owner_id, manifest.manifest_id, changes["asset_type"]
+                )
+            try:
+                updated = self._assets.update(asset, changes, utcnow(), int(asset.revision))
+            except PreconditionFailedError:
+                if expected_revision is not None:
+                    raise
+                continue  # changed by another writer since our read: apply ours on top
+            if "sort_order" in changes and updated.thumbnail_key:
+                # The manifest shows its first asset image; reordering may change which.
+                self._images.refresh_manifest_thumbnail(owner_id, manifest.manifest_id)
+            return updated
+        raise ConflictError("The asset is being changed concurrently; retry")
 
     def delete(
         self,

@@ -20,6 +20,7 @@ from chalicelib.schemas import (
     ManifestUpdate,
 )
 from chalicelib.services.images import ImageLifecycle
+from chalicelib.services.versions import VersionService
 
 COPY_SUFFIX = " (Copy)"
 NAME_MAX = 200
@@ -36,7 +37,9 @@ class ManifestService:
         assets: AssetRepository,
         projects: ProjectRepository,
         images: ImageLifecycle,
+        versions: VersionService,
     ) -> None:
+        self._versions = versions
         self._manifests = manifests
         self._assets = assets
         self._projects = projects
@@ -120,7 +123,9 @@ class ManifestService:
             project_ids=[p.project_id for p in projects],
         )
 
-    def duplicate(self, owner_id: str, manifest_id: str, name: str | None) -> ManifestModel:
+    def duplicate(
+        self, owner_id: str, manifest_id: str, name: str | None, version: int | None = None
+    ) -> ManifestModel:
         """Copy a manifest and all its assets; the copy is invisible until complete.
 
         The copy is written as a pending item (absent from every listing index and
@@ -128,8 +133,15 @@ class ManifestService:
         publishes it. On failure the partial copy is removed here; if the process
         dies instead, `sweep_abandoned_duplicates` removes it after its deadline.
         """
-        source = self._manifests.get_live(owner_id, manifest_id)
-        assets = self._assets.list_for_manifest(manifest_id)
+        live = self._manifests.get_live(owner_id, manifest_id)
+        if version is None:
+            source, assets = live, self._assets.list_for_manifest(manifest_id)
+        else:
+            # A frozen version's content; the tag counters stay the live ones (they
+            # are at least every tag the version holds, so the copy never reissues one).
+            snap = self._versions.get(owner_id, manifest_id, version)
+            source, assets = snap.manifest, snap.assets
+            source.tag_seq = live.tag_seq
         now = utcnow()
         if name is None:
             name = source.name[: NAME_MAX - len(COPY_SUFFIX)] + COPY_SUFFIX

@@ -18,6 +18,7 @@ from chalicelib.repositories.base import ConditionFailed, utcnow
 from chalicelib.repositories.manifests import ManifestRepository
 from chalicelib.repositories.projects import ProjectRepository
 from chalicelib.schemas import PageQuery, ProjectCreate, ProjectListQuery, ProjectUpdate
+from chalicelib.services.versions import VersionService, version_error
 
 RACE_ATTEMPTS = 5
 
@@ -29,38 +30,23 @@ def _needs_manifest_error() -> ValidationFailedError:
     )
 
 
-def _version_error(version: int, current: int) -> ValidationFailedError:
-    return ValidationFailedError(
-        "manifest_version exceeds the manifest's current version",
-        [
-            {
-                "loc": ["body", "manifest_version"],
-                "msg": f"Must be at most {current}, got {version}",
-                "type": "less_than_equal",
-            }
-        ],
-    )
-
-
 class ProjectService:
-    def __init__(self, manifests: ManifestRepository, projects: ProjectRepository) -> None:
+    def __init__(
+        self, manifests: ManifestRepository, projects: ProjectRepository, versions: VersionService
+    ) -> None:
         self._manifests = manifests
         self._projects = projects
+        self._versions = versions
 
     def _resolve_version(self, owner_id: str, manifest_id: str, version: int | None) -> int:
-        manifest = self._manifests.get_live(owner_id, manifest_id)
-        current = int(manifest.version)
-        if version is None:
-            return current
-        if version > current:
-            raise _version_error(version, current)
-        return version
+        """A pin means a frozen version: the working one is frozen first (see
+        `VersionService.version_to_pin`); a version neither frozen nor working is 422."""
+        return self._versions.version_to_pin(owner_id, manifest_id, version)
 
     def _explain_attach_failure(self, owner_id: str, manifest_id: str, version: int) -> None:
-        """A transaction condition on the manifest failed: 404 or 422, whichever holds."""
+        """A transaction condition failed (manifest or version item): 404 or 422."""
         manifest = self._manifests.get_live(owner_id, manifest_id)
-        if int(manifest.version) < version:
-            raise _version_error(version, int(manifest.version))
+        raise version_error(version, int(manifest.version))
 
     def create(self, owner_id: str, data: ProjectCreate) -> ProjectModel:
         if data.manifest_version is not None and not data.manifest_id:

@@ -1,0 +1,168 @@
+"""Frozen manifest versions: the summary items, the freeze transaction, pins.
+
+A version's body lives in S3 (`storage.py`); this module only writes the
+DynamoDB side. The freeze is one transaction: the manifest's `frozen_version`
+moves to the working version only if the manifest's `revision` is still the
+one the body was built from, and the version item is created only once.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from pynamodb.exceptions import DoesNotExist
+from pynamodb.expressions.update import Action
+from pynamodb.transactions import TransactWrite
+
+from chalicelib.models import AssetLocatorModel, AssetModel, ImageRefModel, ManifestModel, VersionModel
+from chalicelib.repositories.base import transact
+from chalicelib.repositories.manifests import content_changed, listing_attributes, live_condition
+
+if TYPE_CHECKING:
+    from chalicelib.services.versions import RestorePlan
+
+M = ManifestModel
+V = VersionModel
+R = ImageRefModel
+A = AssetModel
+L = AssetLocatorModel
+TRANSACTION_ITEMS = 100  # DynamoDB's limit per TransactWriteItems
+
+
+class VersionRepository:
+    def get(self, manifest_id: str, version: int) -> VersionModel | None:
+        try:
+            return V.get(manifest_id, version, consistent_read=True)
+        except DoesNotExist:
+            return None
+
+    def page(
+        self, manifest_id: str, *, limit: int, start_key: dict[str, Any] | None
+    ) -> tuple[list[VersionModel], dict[str, Any] | None]:
+        """Newest first; one Query of limit+1 items (to know whether more remain)."""
+        items = list(
+            V.query(
+                manifest_id,
+                scan_index_forward=False,
+                limit=limit + 1,
+                page_size=limit + 1,
+                last_evaluated_key=start_key,
+                consistent_read=True,
+            )
+        )
+        more = len(items) > limit
+        items = items[:limit]
+        next_key = None
+        if more and items:
+            last = items[-1]
+            next_key = {"manifest_id": {"S": last.manifest_id}, "version": {"N": str(int(last.version))}}
+        return items, next_key
+
+    def freeze(self, summary: VersionModel, seen_revision: int) -> None:
+        """Freeze the manifest's working version `summary.version` as `summary`.
+
+        Conditions (all in one transaction): the manifest is live, still at that
+        working version and at `seen_revision` (every content write moves the
+        revision, so nothing changed since the body was read), and not frozen
+        yet; the version item does not exist. Raises `ConditionFailed` otherwise.
+        """
+        version = int(summary.version)
+
+        def build(tx: TransactWrite) -> None:
+            tx.update(
+                M(summary.owner_id, summary.manifest_id),
+                actions=[M.frozen_version.set(version)],
+                condition=live_condition()
+                & (M.revision == seen_revision)
+                & (M.version == version)
+                & (M.frozen_version < version),
+            )
+            tx.save(summary, condition=V.version.does_not_exist())
+
+        transact(build)
+
+    def hold_images(self, object_keys: list[str]) -> None:
+        """Take one reference per image for a version about to be frozen, so its
+        images are never deleted (versions are never deleted, so neither are
+        these references). `ref_count > 0`: an image nobody shows any more is
+        never revived; that can only happen when the manifest changed since it
+        was read, and then the freeze fails its revision condition anyway.
+        Raises `ConditionFailed` in that case. A crash after this only leaks a
+        reference (the image is kept), never breaks one."""
+        keys = sorted(set(object_keys))
+        for start in range(0, len(keys), TRANSACTION_ITEMS):
+            chunk = keys[start : start + TRANSACTION_ITEMS]
+
+            def build(tx: TransactWrite, chunk: list[str] = chunk) -> None:
+                for key in chunk:
+                    tx.update(
+                        R(key),
+                        actions=[R.ref_count.add(1)],
+                        condition=R.object_key.exists() & (R.ref_count > 0),
+                    )
+
+            transact(build)
+
+    def restore(
+        self,
+        manifest: ManifestModel,
+        fields: dict[str, Any],
+        cleared: list[str],
+        plan: RestorePlan,
+        asset_count: int,
+        now: str,
+    ) -> None:
+        """Write a restore in one transaction: the manifest (fields, exact
+        asset_count, listing keys, copy-on-write), conditioned on the revision
+        the plan was made from; each asset conditioned on the revision it was
+        read at (or on not existing); image references for re-appearing images.
+        Raises `ConditionFailed` when anything moved."""
+        owner_id, manifest_id = manifest.owner_id, manifest.manifest_id
+        restored = ManifestModel(owner_id, manifest_id, **{**manifest.attribute_values, **fields})
+        for name in cleared:
+            setattr(restored, name, None)
+        restored.updated_at = now
+        restored.asset_count = asset_count
+        listing = listing_attributes(restored)
+        actions: list[Action] = [*content_changed(), M.updated_at.set(now)]
+        actions += [getattr(M, k).set(v) for k, v in fields.items() if v is not None]
+        actions += [getattr(M, k).remove() for k in cleared]
+        actions += [getattr(M, k).set(v) for k, v in listing.items()]
+        actions.append(M.asset_count.set(restored.asset_count))
+
+        def build(tx: TransactWrite) -> None:
+            tx.update(
+                M(owner_id, manifest_id),
+                actions=actions,
+                condition=live_condition() & (M.revision == int(manifest.revision)),
+            )
+            for asset in plan.create:
+                copy = AssetModel(**{**asset.attribute_values, "revision": 1, "updated_at": now})
+                tx.save(copy, condition=A.asset_id.does_not_exist())
+                tx.save(
+                    L(asset.asset_id, owner_id=owner_id, manifest_id=manifest_id),
+                    condition=L.asset_id.does_not_exist(),
+                )
+            for existing, asset in plan.overwrite:
+                values = {**asset.attribute_values, "revision": int(existing.revision) + 1, "updated_at": now}
+                tx.save(AssetModel(**values), condition=A.revision == int(existing.revision))
+            for asset in plan.delete:
+                tx.delete(asset, condition=A.revision == int(asset.revision))
+                tx.delete(L(asset.asset_id))
+            for key, count in plan.acquire.items():
+                tx.update(R(key), actions=[R.ref_count.add(count)], condition=R.ref_count > 0)
+
+        transact(build)
+
+    # --- transactional pieces used by the project repository -----------------------
+
+    def tx_pin(self, tx: TransactWrite, manifest_id: str, version: int) -> None:
+        """Count a pin, only on a version that is frozen (its item exists)."""
+        tx.update(V(manifest_id, version), actions=[V.pinned_by.add(1)], condition=V.version.exists())
+
+    def tx_unpin(self, tx: TransactWrite, manifest_id: str, version: int) -> None:
+        tx.update(
+            V(manifest_id, version),
+            actions=[V.pinned_by.add(-1)],
+            condition=V.version.exists() & (V.pinned_by > 0),
+        )

@@ -62,7 +62,6 @@ def get_version(owner: str, manifest_id: str, version: str) -> ManifestDetail:
     summary="Make the working copy hold a frozen version's content",
     response=ManifestDetail,
     errors=(404, 409),  # 409: changed concurrently, or too large for one atomic write
-    idempotent=True,
 )
 def restore_version(owner: str, manifest_id: str, version: str) -> ManifestDetail:
     services.versions().restore(owner, manifest_id, int(version))

@@ -28,12 +28,12 @@ def manifest(api: Api, manifest_id: str) -> dict[str, Any]:
     return r.json
 
 
-def set_version(owner: str, manifest_id: str, version: int) -> None:
-    """Versions are bumped by publishing (a later issue); set one the way it will."""
-    from chalicelib.repositories.base import utcnow
-    from chalicelib.repositories.manifests import ManifestRepository
-
-    ManifestRepository().update(owner, manifest_id, {"version": version}, utcnow())
+def set_version(api: Api, manifest_id: str, version: int) -> None:
+    """Bring the working version to `version` as a user does: freeze, then edit
+    (versions below it are then frozen)."""
+    while manifest(api, manifest_id)["version"] < version:
+        assert api.post(f"/api/manifests/{manifest_id}/versions").status in (200, 201)
+        assert api.put(f"/api/manifests/{manifest_id}", {"description": "edited"}).status == 200
 
 
 @pytest.fixture
@@ -67,14 +67,14 @@ def test_a_project_needs_no_manifest(alice):
 def test_manifest_version_defaults_to_the_manifests_current_version(carol, owner):
     mid = carol.manifest()["manifest_id"]
     assert carol.project(manifest_id=mid)["manifest_version"] == 1
-    set_version(owner, mid, 3)
+    set_version(carol, mid, 3)
     assert carol.project(manifest_id=mid)["manifest_version"] == 3
     assert carol.project(manifest_id=mid, manifest_version=2)["manifest_version"] == 2
 
 
 def test_a_version_newer_than_the_manifest_is_refused(carol, owner):
     mid = carol.manifest()["manifest_id"]
-    set_version(owner, mid, 2)
+    set_version(carol, mid, 2)
     r = carol.post("/api/projects", {"manifest_id": mid, "manifest_version": 3})
     assert r.status == 422, r.text
     assert r.json["errors"][0]["loc"] == ["body", "manifest_version"]
@@ -185,7 +185,7 @@ def test_clearing_the_manifest_releases_the_reference(alice):
 
 def test_edits_that_keep_the_manifest_do_not_count_a_use(carol, owner):
     mid = carol.manifest()["manifest_id"]
-    set_version(owner, mid, 2)
+    set_version(carol, mid, 2)
     p = carol.project(manifest_id=mid)
     assert p["manifest_version"] == 2
     used = manifest(carol, mid)
@@ -205,8 +205,8 @@ def test_edits_that_keep_the_manifest_do_not_count_a_use(carol, owner):
 def test_changing_the_manifest_resets_the_version_to_the_new_manifests(carol, owner):
     first = carol.manifest()["manifest_id"]
     second = carol.manifest()["manifest_id"]
-    set_version(owner, first, 4)
-    set_version(owner, second, 2)
+    set_version(carol, first, 4)
+    set_version(carol, second, 2)
     p = carol.project(manifest_id=first)
     assert p["manifest_version"] == 4
     r = carol.put(f"/api/projects/{p['project_id']}", {"manifest_id": second})

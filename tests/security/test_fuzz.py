@@ -87,6 +87,10 @@ class FuzzOwner:
     def _manifest(self) -> None:
         self.ids["manifest_id"] = self._post("/api/manifests", {"name": "Fuzz kit"})["manifest_id"]
         self._asset()
+        # Version 1 frozen, so {version} paths reach a real version too.
+        self.ids["version"] = str(
+            self._post(f"/api/manifests/{self.ids['manifest_id']}/versions", {})["version"]
+        )
 
     def _asset(self) -> None:
         asset = self._post(

@@ -29,6 +29,7 @@ from chalicelib.models import (
     ManifestModel,
     ProjectModel,
     UploadModel,
+    VersionModel,
 )
 from chalicelib.services.uploads import owner_prefix
 from chalicelib.storage import storage
@@ -57,7 +58,12 @@ class Victim:
     upload_ids: list[str] = field(default_factory=list)
 
     def path_values(self) -> dict[str, str]:
-        return {"manifest_id": self.manifest_id, "asset_id": self.asset_id, "project_id": self.project_id}
+        return {
+            "manifest_id": self.manifest_id,
+            "asset_id": self.asset_id,
+            "project_id": self.project_id,
+            "version": "1",  # A's manifest has frozen versions 1 and 2
+        }
 
     def asset_ids(self) -> list[str]:
         return [
@@ -144,12 +150,23 @@ def operations(document: dict[str, Any]) -> Iterator[tuple[str, str, dict[str, A
                 yield path, method.upper(), op
 
 
-def fill(path: str, values: dict[str, str]) -> str:
+# Values for required query parameters (a request A itself could send).
+REQUIRED_QUERY = {"from": "1", "to": "current"}
+# Path parameters that are numbers, not ids: the same value names nothing of B's.
+NUMERIC_PATH_PARAMS = {"version"}
+
+
+def fill(path: str, values: dict[str, str], op: dict[str, Any] | None = None) -> str:
     names = re.findall(r"{(\w+)}", path)
     unknown = [n for n in names if n not in values]
     if unknown:
         pytest.fail(f"{path}: no value for path parameters {unknown}; teach the matrix what they name")
-    return path.format(**{n: values[n] for n in names})
+    filled = path.format(**{n: values[n] for n in names})
+    required = [p["name"] for p in (op or {}).get("parameters", []) if p["in"] == "query" and p["required"]]
+    missing = [n for n in required if n not in REQUIRED_QUERY]
+    if missing:
+        pytest.fail(f"{path}: no value for required query parameters {missing}; teach the matrix")
+    return filled + (f"?{urlencode({n: REQUIRED_QUERY[n] for n in required})}" if required else "")
 
 
 def etag_path(path: str, values: dict[str, str]) -> str:
@@ -203,6 +220,9 @@ def victim(chalice_client: Any, jwt_secret: str, document: dict[str, Any]) -> Vi
         a.project_id,
         a.api.project(title="A's sequel", manifest_id=a.manifest_id)["project_id"],
     ]
+    # Version 1 is frozen by the projects' pin; version 2 by an edit and a freeze.
+    assert a.api.put(f"/api/manifests/{a.manifest_id}", {"description": "A's newer plans"}).status == 200
+    assert a.api.post(f"/api/manifests/{a.manifest_id}/versions").status == 201
     a.manifest_ids += [a.manifest_id, a.api.manifest(name="A's other kit")["manifest_id"]]
     a.pending_upload_id = request_upload(a.api, a.asset_id, image_bytes())["upload_id"]
     a.upload_ids.append(a.pending_upload_id)
@@ -214,7 +234,7 @@ def victim(chalice_client: Any, jwt_secret: str, document: dict[str, Any]) -> Vi
         raw, headers, _ = request_body(op, a)
         r = a.api.call(
             method,
-            fill(path, a.path_values()),
+            fill(path, a.path_values(), op),
             raw=raw or b"",
             headers={**headers, "Idempotency-Key": a.idempotency_key},
         )
@@ -260,6 +280,8 @@ def _items(a: Victim) -> dict[str, str]:
 
     for m in ManifestModel.query(a.owner_id, consistent_read=True):
         add(f"manifest {m.manifest_id}", m)
+        for v in VersionModel.query(m.manifest_id, consistent_read=True):
+            add(f"version {m.manifest_id} {v.version}", v)
         for asset in AssetModel.query(m.manifest_id, consistent_read=True):
             add(f"asset {asset.asset_id}", asset)
             add(f"locator {asset.asset_id}", _get(AssetLocatorModel, asset.asset_id))
@@ -284,7 +306,7 @@ def _objects(a: Victim) -> dict[str, bytes]:
     """Every S3 object under A's key prefixes, with its bytes."""
     store = storage()
     out = {}
-    for top in ("images", "thumbnails"):
+    for top in ("images", "thumbnails", "versions"):
         pages = store.client.get_paginator("list_objects_v2").paginate(
             Bucket=store.bucket, Prefix=f"{top}/{owner_prefix(a.owner_id)}/"
         )
@@ -347,7 +369,7 @@ def test_every_documented_operation_on_another_owners_resources_answers_404_and_
         if unknown_headers:
             pytest.fail(f"{method} {path}: header parameters {unknown_headers} unknown to the matrix")
         raw, headers, body_names_victim = request_body(op, a)
-        target = fill(path, a.path_values())
+        target = fill(path, a.path_values(), op)
         names_victim = target != path or body_names_victim
         variants: dict[str, dict[str, str]] = {"plain": {}}
         if "If-Match" in header_names(op):
@@ -367,7 +389,14 @@ def test_every_documented_operation_on_another_owners_resources_answers_404_and_
                     problem = f"{label}: {r.status} instead of 404: {r.text[:200]}"
                 elif "/{" in path:
                     # Indistinguishable from an id that exists nowhere.
-                    nowhere = fill(path, {k: str(uuid.uuid4()) for k in a.path_values()})
+                    nowhere = fill(
+                        path,
+                        {
+                            k: v if k in NUMERIC_PATH_PARAMS else str(uuid.uuid4())
+                            for k, v in a.path_values().items()
+                        },
+                        op,
+                    )
                     unknown = call_as(bob, method, nowhere, raw, {**headers, **extra})
                     if (unknown.status, unknown.json) != (r.status, r.json):
                         problem = f"{label}: A's id answers {r.json}, an unknown id {unknown.json}"

@@ -45,8 +45,6 @@ CACHE_DIR = ROOT / "build" / "lambda-deps"
 # every AWS service (15 MiB zipped, most of the package); the others are left out.
 # tests/infra/test_packaging.py fails if the recorded flows call a service not here.
 BOTOCORE_SERVICES = ("dynamodb", "s3")
-# Bump when the pruning below changes, so cached trees are rebuilt.
-_PRUNE_VERSION = "1"
 
 
 class WheelError(RuntimeError):
@@ -73,12 +71,10 @@ def supported_tags() -> frozenset[Tag]:
 
 def _cache_key(requirements: Path) -> str:
     digest = hashlib.sha256()
+    # This module's source stands for the runtime, platforms and pruning it applies.
     for part in (
         LAMBDA_RUNTIME,
-        LAMBDA_ARCH,
-        repr(LAMBDA_GLIBC),
-        repr(BOTOCORE_SERVICES),
-        _PRUNE_VERSION,
+        Path(__file__).read_text(),
         requirements.read_text(),
         CONSTRAINTS.read_text(),
     ):

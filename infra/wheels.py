@@ -125,8 +125,23 @@ def dependency_tree(requirements: Path = ROOT / "requirements.txt", cache_dir: P
         raise WheelError("\n".join(problems))
     (staging / ".complete").write_text("")
     shutil.rmtree(target, ignore_errors=True)
-    os.replace(staging, target)
+    try:
+        os.replace(staging, target)
+    except OSError:  # another build of the same key finished first: same content
+        shutil.rmtree(staging, ignore_errors=True)
+    keep_newest(cache_dir, 3)
     return target
+
+
+def keep_newest(cache_dir: Path, count: int) -> None:
+    """Delete all but the `count` newest builds in a cache (each is ~50 MiB)."""
+    builds = sorted(
+        (p for p in cache_dir.iterdir() if (p / ".complete").exists()),
+        key=lambda p: p.stat().st_mtime,
+        reverse=True,
+    )
+    for old in builds[count:]:
+        shutil.rmtree(old, ignore_errors=True)
 
 
 # --- the gate: is every compiled file from a wheel the runtime accepts? ---------------

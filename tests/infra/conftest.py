@@ -20,6 +20,7 @@ import pytest
 
 from infra.package import package
 from infra.template import Stage, owned_resource_ids
+from infra.wheels import keep_newest
 from tests.infra.flows import FlowContext, isolated_stage, run_flows
 from tests.infra.recorder import Call, Recorder
 
@@ -145,6 +146,7 @@ def lambda_build(tmp_path_factory: pytest.TempPathFactory) -> LambdaBuild:
         shutil.rmtree(out, ignore_errors=True)
         package(LAMBDA_STAGE, out)
         (out / ".complete").write_text("")
+        keep_newest(out.parent, 3)
     tree = tmp_path_factory.mktemp("lambda-tree")
     with zipfile.ZipFile(zip_path) as zf:
         zf.extractall(tree)

@@ -84,9 +84,14 @@ def _cache_key(requirements: Path) -> str:
 
 
 def _prune(tree: Path) -> None:
-    """Drop what the Lambda never loads: console scripts, and the botocore models
-    of services the code never calls."""
+    """Drop what the Lambda never loads: console scripts, the botocore models of
+    services the code never calls, and Pillow's AVIF codec."""
     shutil.rmtree(tree / "bin", ignore_errors=True)
+    # libavif is 2.1 MiB zipped and only PIL._avif loads it; uploads are PNG, JPEG
+    # or WebP (chalicelib.images opens nothing else), and Pillow treats a missing
+    # _avif as "AVIF unsupported". Less decoder surface, too.
+    for codec in (*tree.glob("PIL/_avif.*"), *tree.glob("pillow.libs/libavif-*")):
+        codec.unlink()
     data = tree / "botocore" / "data"
     for entry in data.iterdir():
         if entry.is_dir() and entry.name not in BOTOCORE_SERVICES:

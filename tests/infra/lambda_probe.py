@@ -38,7 +38,7 @@ def main() -> None:
 
         return {
             "from": str(Path(PIL.__file__).resolve().relative_to(tree.resolve())),
-            "features": {name: features.check(name) for name in ("jpg", "zlib", "webp")},
+            "features": {name: features.check(name) for name in ("jpg", "zlib", "webp", "avif")},
         }
 
     def thumbnails() -> dict[str, Any]:
@@ -47,6 +47,8 @@ def main() -> None:
         from PIL import Image
 
         from chalicelib.images import check_type, make_thumbnail, sniff
+
+        Image.init()  # every format plugin imports without the codecs the zip leaves out
 
         out = {}
         for path in images:

@@ -208,7 +208,7 @@ def test_pillow_in_the_zip_has_jpeg_png_and_webp_on_the_runtime_python(lambda_pr
     assert lambda_probe["python"] == list(LAMBDA_PYTHON)
     pillow = lambda_probe["pillow"]
     assert pillow.get("from", "").startswith("PIL/"), pillow
-    assert pillow["features"] == {"jpg": True, "zlib": True, "webp": True}
+    assert pillow["features"] == {"jpg": True, "zlib": True, "webp": True, "avif": False}
 
 
 def test_the_zipped_app_makes_webp_thumbnails_of_a_jpeg_and_a_png_on_the_runtime_python(lambda_probe):

@@ -472,15 +472,12 @@ def gateway_responses(stage: Stage) -> dict[str, Any]:
 def throttled_response(stage: Stage) -> dict[str, Any]:
     """API Gateway's own 429 (stage or account limit hit): our error shape, the
     same CORS headers as the other gateway errors, and Retry-After."""
-    default = gateway_responses(stage)["DEFAULT_4XX"]
-    params = {
-        **default.get("responseParameters", {}),
-        "gatewayresponse.header.Retry-After": f"'{THROTTLED_RETRY_AFTER_SECONDS}'",
-    }
+    cors = gateway_responses(stage)["DEFAULT_4XX"].get("responseParameters", {})
+    params = {**cors, "gatewayresponse.header.Retry-After": f"'{THROTTLED_RETRY_AFTER_SECONDS}'"}
     return {
         "statusCode": "429",
         "responseParameters": params,
-        "responseTemplates": default["responseTemplates"],
+        "responseTemplates": {"application/json": GATEWAY_ERROR_BODY},
     }
 
 

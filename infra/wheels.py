@@ -20,10 +20,11 @@ import hashlib
 import os
 import re
 import shutil
+import struct
 import subprocess
 import sys
 import zipfile
-from collections.abc import Iterable
+from collections.abc import Callable
 from email.parser import HeaderParser
 from functools import cache
 from pathlib import Path
@@ -152,10 +153,65 @@ def keep_newest(cache_dir: Path, count: int) -> None:
 # --- the gate: is every compiled file from a wheel the runtime accepts? ---------------
 
 _EXTENSION_ABI = re.compile(r"\.cpython-(\d+)-")
+_SHARED_OBJECT = re.compile(r"\.so(\.|$)")
+
+# Shared libraries the Lambda runtime's OS provides: glibc's, the GCC runtime and
+# zlib. A compiled file may need these or a library shipped beside it in the zip
+# (wheels bundle theirs, e.g. pillow.libs/libjpeg-*.so.62), nothing else: a
+# host-built Pillow needed the host's libjpeg.so.62 and libxcb.so.1.
+LAMBDA_SYSTEM_LIBRARIES = frozenset(
+    {
+        "ld-linux-x86-64.so.2",
+        "libc.so.6",
+        "libm.so.6",
+        "libdl.so.2",
+        "librt.so.1",
+        "libpthread.so.0",
+        "libutil.so.1",
+        "libresolv.so.2",
+        "libgcc_s.so.1",
+        "libstdc++.so.6",
+        "libz.so.1",
+    }
+)
 
 
-def _problems(files: dict[str, bytes], names: Iterable[str]) -> list[str]:
-    """`files`: every *.dist-info/WHEEL and RECORD by path; `names`: every path."""
+def elf_needed(data: bytes) -> list[str]:
+    """The DT_NEEDED entries of a 64-bit little-endian x86_64 ELF file (what
+    `readelf -d` lists as NEEDED): the shared libraries the loader must find."""
+    if data[:4] != b"\x7fELF" or data[4] != 2 or data[5] != 1:
+        raise ValueError("not a 64-bit little-endian ELF file")
+    if struct.unpack_from("<H", data, 0x12)[0] != 62:  # e_machine: EM_X86_64
+        raise ValueError("not built for x86_64")
+    (phoff,) = struct.unpack_from("<Q", data, 0x20)
+    phentsize, phnum = struct.unpack_from("<HH", data, 0x36)
+    loads, dynamic = [], None
+    for i in range(phnum):
+        p_type, _, p_offset, p_vaddr, _, p_filesz = struct.unpack_from("<IIQQQQ", data, phoff + i * phentsize)
+        if p_type == 1:  # PT_LOAD
+            loads.append((p_vaddr, p_offset, p_filesz))
+        elif p_type == 2:  # PT_DYNAMIC
+            dynamic = (p_offset, p_filesz)
+    if dynamic is None:
+        return []
+    entries = [struct.unpack_from("<qQ", data, dynamic[0] + off) for off in range(0, dynamic[1], 16)]
+    strtab_vaddr = next(value for tag, value in entries if tag == 5)  # DT_STRTAB
+    strtab = next(
+        offset + strtab_vaddr - vaddr for vaddr, offset, size in loads if vaddr <= strtab_vaddr < vaddr + size
+    )
+    needed = []
+    for tag, value in entries:
+        if tag == 0:  # DT_NULL
+            break
+        if tag == 1:  # DT_NEEDED
+            end = data.index(b"\0", strtab + value)
+            needed.append(data[strtab + value : end].decode())
+    return needed
+
+
+def _problems(files: dict[str, bytes], names: list[str], read: Callable[[str], bytes]) -> list[str]:
+    """`files`: every *.dist-info/WHEEL and RECORD by path; `names`: every path;
+    `read`: a path's bytes (for the compiled files)."""
     supported = supported_tags()
     owner: dict[str, str] = {}
     problems = []
@@ -172,14 +228,22 @@ def _problems(files: dict[str, bytes], names: Iterable[str]) -> list[str]:
         for line in record.splitlines():
             owner[line.split(",", 1)[0]] = dist
     want = "{}{}".format(*LAMBDA_PYTHON)
-    for name in sorted(names):
-        if not re.search(r"\.so(\.|$)", name.rsplit("/", 1)[-1]):
-            continue
+    compiled = [n for n in sorted(names) if _SHARED_OBJECT.search(n.rsplit("/", 1)[-1])]
+    shipped = {n.rsplit("/", 1)[-1] for n in compiled}
+    for name in compiled:
         abi = _EXTENSION_ABI.search(name)
         if abi and abi.group(1) != want:
             problems.append(f"{name}: built for CPython {abi.group(1)}, the runtime is {want}")
         if name not in owner:
             problems.append(f"{name}: compiled file from no installed wheel (built on the host?)")
+        try:
+            needed = elf_needed(read(name))
+        except (ValueError, struct.error, StopIteration) as exc:
+            problems.append(f"{name}: not a loadable x86_64 ELF file ({exc or type(exc).__name__})")
+            continue
+        missing = [lib for lib in needed if lib not in shipped and lib not in LAMBDA_SYSTEM_LIBRARIES]
+        if missing:
+            problems.append(f"{name}: needs {', '.join(missing)}, neither in the zip nor on the runtime")
     return problems
 
 
@@ -189,14 +253,16 @@ def tree_problems(tree: Path) -> list[str]:
         for pattern in ("*.dist-info/WHEEL", "*.dist-info/RECORD")
         for p in tree.glob(pattern)
     }
-    return _problems(files, (str(p.relative_to(tree)) for p in tree.rglob("*") if p.is_file()))
+    names = [str(p.relative_to(tree)) for p in tree.rglob("*") if p.is_file()]
+    return _problems(files, names, lambda name: (tree / name).read_bytes())
 
 
 def zip_problems(zip_path: Path) -> list[str]:
     """Why the zip would not load on the runtime: empty when every wheel in it is
-    tagged for the runtime (manylinux, glibc <= 2.34, cp312/abi3 or pure) and
-    every compiled file belongs to one of them."""
+    tagged for the runtime (manylinux, glibc <= 2.34, cp312/abi3 or pure), every
+    compiled file belongs to one of them, and every library a compiled file needs
+    is in the zip or on the runtime's OS."""
     with zipfile.ZipFile(zip_path) as zf:
         names = zf.namelist()
         files = {n: zf.read(n) for n in names if n.endswith((".dist-info/WHEEL", ".dist-info/RECORD"))}
-    return _problems(files, names)
+        return _problems(files, names, zf.read)

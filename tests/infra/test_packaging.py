@@ -9,6 +9,7 @@ on Lambda (a host-built Pillow once needed libjpeg the Lambda does not have).
 from __future__ import annotations
 
 import re
+import struct
 import subprocess
 import sys
 import zipfile
@@ -19,7 +20,7 @@ import pytest
 from chalicelib.models import ALL_MODELS
 from infra.package import PACKAGE_BUDGET_BYTES, PackageError, check_packaged, sqs_event_queue_name
 from infra.template import LAMBDA_RUNTIME, ROOT, load_stage, owned_resource_ids, stage_names, table_logical_id
-from infra.wheels import BOTOCORE_SERVICES, CONSTRAINTS, LAMBDA_PYTHON, zip_problems
+from infra.wheels import BOTOCORE_SERVICES, CONSTRAINTS, LAMBDA_PYTHON, elf_needed, zip_problems
 
 STAGES = ("dev", "prod")
 
@@ -136,31 +137,62 @@ def test_every_compiled_file_in_the_zip_comes_from_a_manylinux_wheel_for_the_run
     assert tags and all("manylinux" in t for t in tags), tags
 
 
-def _fake_zip(path: Path, tag: str, extension: str, recorded: bool = True) -> Path:
+def _elf(needed: list[str]) -> bytes:
+    """A minimal x86_64 shared object whose dynamic section needs `needed`."""
+    strtab = b"\0" + b"".join(name.encode() + b"\0" for name in needed)
+    dynamic_at = 64 + 2 * 56
+    entries = [(1, 1 + sum(len(n) + 1 for n in needed[:i])) for i in range(len(needed))]
+    strtab_at = dynamic_at + 16 * (len(entries) + 2)
+    entries += [(5, strtab_at), (0, 0)]  # DT_STRTAB (its address = its offset), DT_NULL
+    size = strtab_at + len(strtab)
+    header = b"\x7fELF\x02\x01\x01" + bytes(9)
+    header += struct.pack("<HHIQQQIHHHHHH", 3, 62, 1, 0, 64, 0, 0, 64, 56, 2, 64, 0, 0)
+    load = struct.pack("<IIQQQQQQ", 1, 5, 0, 0, 0, size, size, 0x1000)
+    dynamic = struct.pack("<IIQQQQQQ", 2, 6, dynamic_at, dynamic_at, dynamic_at, 16 * len(entries), 0, 8)
+    body = b"".join(struct.pack("<qQ", tag, value) for tag, value in entries)
+    return header + load + dynamic + body + strtab
+
+
+def test_the_elf_reader_sees_what_an_extension_needs():
+    assert elf_needed(_elf(["libjpeg.so.62", "libc.so.6"])) == ["libjpeg.so.62", "libc.so.6"]
+
+
+def _fake_zip(
+    path: Path, tag: str, extension: str, recorded: bool = True, needs: tuple[str, ...] = ("libc.so.6",)
+) -> Path:
+    bundled = [f"fake.libs/{lib}" for lib in needs if "-" in lib]  # auditwheel's renamed copies
+    record = "".join(f"{name},,\n" for name in ([extension] if recorded else []) + bundled)
     with zipfile.ZipFile(path, "w") as zf:
         zf.writestr("fake-1.0.dist-info/WHEEL", f"Wheel-Version: 1.0\nRoot-Is-Purelib: false\nTag: {tag}\n")
-        zf.writestr("fake-1.0.dist-info/RECORD", f"{extension},," if recorded else "fake/__init__.py,,")
-        zf.writestr(extension, b"\x7fELF")
+        zf.writestr("fake-1.0.dist-info/RECORD", record)
+        zf.writestr(extension, _elf(list(needs)))
+        for name in bundled:
+            zf.writestr(name, _elf(["libc.so.6"]))
     return path
 
 
+HOST_BUILT = "fake/_c.cpython-312-x86_64-linux-gnu.so"
+
+
 @pytest.mark.parametrize(
-    ("tag", "extension", "recorded", "why"),
+    ("tag", "extension", "recorded", "needs", "why"),
     [
-        ("cp312-cp312-linux_x86_64", "fake/_c.cpython-312-x86_64-linux-gnu.so", True, "linux_x86_64"),
-        ("cp312-cp312-manylinux_2_35_x86_64", "fake/_c.cpython-312-x86_64-linux-gnu.so", True, "2_35"),
-        ("cp311-cp311-manylinux_2_28_x86_64", "fake/_c.cpython-311-x86_64-linux-gnu.so", True, "311"),
-        ("cp312-cp312-manylinux_2_28_aarch64", "fake/_c.cpython-312-aarch64-linux-gnu.so", True, "aarch64"),
+        ("cp312-cp312-linux_x86_64", HOST_BUILT, True, ("libc.so.6",), "linux_x86_64"),
+        ("cp312-cp312-manylinux_2_35_x86_64", HOST_BUILT, True, ("libc.so.6",), "2_35"),
+        ("cp311-cp311-manylinux_2_28_x86_64", "fake/_c.cpython-311-x86_64-linux-gnu.so", True, (), "311"),
         (
-            "cp312-cp312-manylinux_2_28_x86_64",
-            "fake/_c.cpython-312-x86_64-linux-gnu.so",
-            False,
-            "no installed",
+            "cp312-cp312-manylinux_2_28_aarch64",
+            "fake/_c.cpython-312-aarch64-linux-gnu.so",
+            True,
+            (),
+            "aarch64",
         ),
+        ("cp312-cp312-manylinux_2_28_x86_64", HOST_BUILT, False, ("libc.so.6",), "no installed"),
+        ("cp312-cp312-manylinux_2_28_x86_64", HOST_BUILT, True, ("libjpeg.so.62", "libc.so.6"), "libjpeg"),
     ],
 )
-def test_the_zip_check_refuses_what_the_runtime_cannot_load(tmp_path, tag, extension, recorded, why):
-    problems = zip_problems(_fake_zip(tmp_path / "fake.zip", tag, extension, recorded))
+def test_the_zip_check_refuses_what_the_runtime_cannot_load(tmp_path, tag, extension, recorded, needs, why):
+    problems = zip_problems(_fake_zip(tmp_path / "fake.zip", tag, extension, recorded, needs))
     assert problems and why in " ".join(problems), problems
 
 
@@ -172,9 +204,10 @@ def test_the_zip_check_refuses_what_the_runtime_cannot_load(tmp_path, tag, exten
         "cp312-cp312-manylinux2014_x86_64",
     ],
 )
-def test_the_zip_check_accepts_wheels_the_runtime_loads(tmp_path, tag):
-    extension = "fake/_c.abi3.so" if "abi3" in tag else "fake/_c.cpython-312-x86_64-linux-gnu.so"
-    assert zip_problems(_fake_zip(tmp_path / "fake.zip", tag, extension)) == []
+def test_the_zip_check_accepts_wheels_the_runtime_loads_with_their_bundled_libraries(tmp_path, tag):
+    extension = "fake/_c.abi3.so" if "abi3" in tag else HOST_BUILT
+    needs = ("libjpeg-6dc8d115.so.62.4.0", "libz.so.1", "libc.so.6")
+    assert zip_problems(_fake_zip(tmp_path / "fake.zip", tag, extension, needs=needs)) == []
 
 
 def test_the_zip_fits_the_package_budget(lambda_build):

@@ -154,13 +154,13 @@ def lambda_build(tmp_path_factory: pytest.TempPathFactory) -> LambdaBuild:
 
 
 def runtime_python() -> Path:
-    """The interpreter of the Lambda runtime's Python version: $LAMBDA_PYTHON, pyenv's
+    """The interpreter of the Lambda runtime's Python version: $LAMBDA_PYTHON_BIN, pyenv's
     (`pyenv root`, $PYENV_ROOT, ~/.pyenv, /root/.pyenv), or on PATH."""
     from infra.wheels import LAMBDA_PYTHON
 
     major, minor = LAMBDA_PYTHON
     name = f"python{major}.{minor}"
-    candidates = [Path(os.environ["LAMBDA_PYTHON"])] if os.environ.get("LAMBDA_PYTHON") else []
+    candidates = [Path(os.environ["LAMBDA_PYTHON_BIN"])] if os.environ.get("LAMBDA_PYTHON_BIN") else []
     roots = [Path.home() / ".pyenv", Path("/root/.pyenv")]
     if os.environ.get("PYENV_ROOT"):
         roots.insert(0, Path(os.environ["PYENV_ROOT"]))
@@ -184,9 +184,9 @@ def runtime_python() -> Path:
         if candidate.is_file() and os.access(candidate, os.X_OK):
             return candidate
     pytest.fail(
-        f"No {name} found (looked at $LAMBDA_PYTHON, pyenv's versions under {', '.join(map(str, roots))}, "
-        f"and PATH). The Lambda runtime is {name}: install it (`pyenv install {major}.{minor}`) or set "
-        f"LAMBDA_PYTHON=/path/to/{name}."
+        f"No {name} found (looked at $LAMBDA_PYTHON_BIN, pyenv's versions under "
+        f"{', '.join(map(str, roots))}, and PATH). The Lambda runtime is {name}: install it "
+        f"(`pyenv install {major}.{minor}`) or set LAMBDA_PYTHON_BIN=/path/to/{name}."
     )
 
 

@@ -44,6 +44,17 @@ DLQ_RETENTION_SECONDS = 14 * 24 * 3600
 VISIBILITY_TIMEOUT_FACTOR = 6
 DEFAULT_LAMBDA_TIMEOUT = 60
 
+# The Lambda runtime every function runs on, whatever Python builds the package
+# (Chalice would pick the builder's). python3.12 runs on Amazon Linux 2023
+# (glibc 2.34), which the manylinux_2_28/2_34 wheels of Pillow and cryptography
+# need; infra/wheels.py installs the dependencies for exactly this runtime.
+LAMBDA_RUNTIME = "python3.12"
+
+# API Gateway answers 429 itself when a stage's token bucket is empty; the client
+# may retry after about one refill. The stage's rate and burst come from
+# `api_throttling` in .chalice/config.json.
+THROTTLED_RETRY_AFTER_SECONDS = 1
+
 # Gateway-generated errors (no Lambda involved) answered in our error shape.
 GATEWAY_RESPONSE_TYPES = ("UNAUTHORIZED", "ACCESS_DENIED", "DEFAULT_4XX", "DEFAULT_5XX")
 GATEWAY_ERROR_BODY = '{"detail":$context.error.messageString,"errors":[]}'
@@ -76,12 +87,21 @@ DEPLOY_PARAMETERS: dict[str, dict[str, Any]] = {
 
 
 @dataclass(frozen=True)
+class Throttle:
+    """API Gateway's per-stage token bucket: steady requests per second, and burst."""
+
+    rate_limit: float
+    burst_limit: int
+
+
+@dataclass(frozen=True)
 class Stage:
     """A Chalice stage as the Lambda sees it: global environment, then the stage's."""
 
     name: str
     env: dict[str, str]
     lambda_timeout: int = DEFAULT_LAMBDA_TIMEOUT
+    throttle: Throttle | None = None
 
     @property
     def protected(self) -> bool:
@@ -97,7 +117,7 @@ class Stage:
         return tuple(o.strip() for o in raw.split(",") if o.strip())
 
     def with_env(self, **overrides: str) -> Stage:
-        return Stage(self.name, {**self.env, **overrides}, self.lambda_timeout)
+        return Stage(self.name, {**self.env, **overrides}, self.lambda_timeout, self.throttle)
 
 
 def load_stage(name: str, project_dir: Path = ROOT) -> Stage:
@@ -107,7 +127,9 @@ def load_stage(name: str, project_dir: Path = ROOT) -> Stage:
     stage_cfg = cfg["stages"][name]
     env = {**cfg.get("environment_variables", {}), **stage_cfg.get("environment_variables", {})}
     timeout = int(stage_cfg.get("lambda_timeout", cfg.get("lambda_timeout", DEFAULT_LAMBDA_TIMEOUT)))
-    return Stage(name, env, timeout)
+    limits = stage_cfg.get("api_throttling")
+    throttle = Throttle(float(limits["rate_limit"]), int(limits["burst_limit"])) if limits else None
+    return Stage(name, env, timeout, throttle)
 
 
 @contextmanager
@@ -447,6 +469,32 @@ def gateway_responses(stage: Stage) -> dict[str, Any]:
     return {kind: response for kind in GATEWAY_RESPONSE_TYPES}
 
 
+def throttled_response(stage: Stage) -> dict[str, Any]:
+    """API Gateway's own 429 (stage or account limit hit): our error shape, the
+    same CORS headers as the other gateway errors, and Retry-After."""
+    cors = gateway_responses(stage)["DEFAULT_4XX"].get("responseParameters", {})
+    params = {**cors, "gatewayresponse.header.Retry-After": f"'{THROTTLED_RETRY_AFTER_SECONDS}'"}
+    return {
+        "statusCode": "429",
+        "responseParameters": params,
+        "responseTemplates": {"application/json": GATEWAY_ERROR_BODY},
+    }
+
+
+def stage_method_settings(stage: Stage) -> list[dict[str, Any]]:
+    """Rate and burst for every method of the stage (SAM's `MethodSettings`)."""
+    if stage.throttle is None:
+        return []
+    return [
+        {
+            "ResourcePath": "/*",
+            "HttpMethod": "*",
+            "ThrottlingRateLimit": stage.throttle.rate_limit,
+            "ThrottlingBurstLimit": stage.throttle.burst_limit,
+        }
+    ]
+
+
 def parameters(stage: Stage) -> dict[str, Any]:
     out = {}
     for env_name, spec in DEPLOY_PARAMETERS.items():
@@ -464,14 +512,15 @@ def parameters(stage: Stage) -> dict[str, Any]:
 
 
 def function_overlays(stage: Stage, shape: AppShape, owned: list[str]) -> dict[str, Any]:
-    """Partial resources deep-merged into Chalice's functions: the deploy-time
-    variables, and DependsOn our resources so no function (nor the SQS event
-    source mapping SAM derives from one) exists before what it uses."""
+    """Partial resources deep-merged into Chalice's functions: our runtime (not
+    the builder's Python), the deploy-time variables, and DependsOn our resources
+    so no function (nor the SQS event source mapping SAM derives from one) exists
+    before what it uses."""
     variables = {env: {"Ref": spec["LogicalId"]} for env, spec in DEPLOY_PARAMETERS.items()}
     return {
         name: {
             "DependsOn": sorted(owned),
-            "Properties": {"Environment": {"Variables": variables}},
+            "Properties": {"Runtime": LAMBDA_RUNTIME, "Environment": {"Variables": variables}},
         }
         for name in shape.functions
     }
@@ -482,11 +531,12 @@ def build_template(stage: Stage, shape: AppShape) -> dict[str, Any]:
     owned = list(resources)
     resources.update(function_overlays(stage, shape, owned))
     if shape.has_rest_api:
-        resources["RestAPI"] = {
-            "Properties": {
-                "DefinitionBody": {"x-amazon-apigateway-gateway-responses": gateway_responses(stage)}
-            }
-        }
+        responses = {**gateway_responses(stage), "THROTTLED": throttled_response(stage)}
+        api: dict[str, Any] = {"DefinitionBody": {"x-amazon-apigateway-gateway-responses": responses}}
+        settings = stage_method_settings(stage)
+        if settings:
+            api["MethodSettings"] = settings
+        resources["RestAPI"] = {"Properties": api}
     outputs = {
         "AssetsBucketName": {"Value": {"Ref": "AssetsBucket"}},
         "UploadEventsQueueUrl": {"Value": {"Ref": "UploadEventsQueue"}},

@@ -293,7 +293,11 @@ def gateway(stage: Stage, shape: AppShape) -> dict[str, Any]:
 
 def test_gateway_errors_answer_in_our_error_shape(shape):
     responses = gateway(load_stage("dev"), shape)
-    assert set(responses) == set(GATEWAY_RESPONSE_TYPES) >= {"UNAUTHORIZED", "ACCESS_DENIED", "DEFAULT_4XX"}
+    assert (
+        set(responses)
+        == {*GATEWAY_RESPONSE_TYPES, "THROTTLED"}
+        >= {"UNAUTHORIZED", "ACCESS_DENIED", "DEFAULT_4XX"}
+    )
     for response in responses.values():
         body = response["responseTemplates"]["application/json"]
         assert body == '{"detail":$context.error.messageString,"errors":[]}'
@@ -334,3 +338,45 @@ def test_the_cursor_secret_is_a_hidden_required_parameter_where_the_stage_sets_n
     assert params["JwtIssuer"]["Default"] == ""
     local = template_for(load_stage("local"), shape)["Parameters"]
     assert local["CursorSecret"]["Default"] == load_stage("local").env["CURSOR_SECRET"]
+
+
+# --- stage throttling ---------------------------------------------------------------
+
+
+def test_each_deployable_stage_throttles_every_method_at_its_configured_rate_and_burst(shape):
+    import json
+
+    from infra.template import ROOT
+
+    stages = json.loads((ROOT / ".chalice" / "config.json").read_text())["stages"]
+    for stage_name in STAGES:
+        limits = stages[stage_name]["api_throttling"]
+        api = template_for(load_stage(stage_name), shape)["Resources"]["RestAPI"]["Properties"]
+        assert api["MethodSettings"] == [
+            {
+                "ResourcePath": "/*",
+                "HttpMethod": "*",
+                "ThrottlingRateLimit": limits["rate_limit"],
+                "ThrottlingBurstLimit": limits["burst_limit"],
+            }
+        ]
+    assert load_stage("prod").throttle != load_stage("dev").throttle, "each stage has its own limits"
+
+
+def test_a_stage_without_limits_gets_no_method_settings(shape):
+    api = template_for(load_stage("local"), shape)["Resources"]["RestAPI"]["Properties"]
+    assert load_stage("local").throttle is None
+    assert "MethodSettings" not in api
+
+
+def test_a_throttled_request_gets_429_in_our_error_shape_with_retry_after_and_cors(shape):
+    stage = load_stage("prod").with_env(CORS_ALLOW_ORIGINS="https://app.example.com")
+    throttled = gateway(stage, shape)["THROTTLED"]
+    assert throttled["statusCode"] == "429"
+    assert throttled["responseTemplates"] == {
+        "application/json": '{"detail":$context.error.messageString,"errors":[]}'
+    }
+    assert throttled["responseParameters"] == {
+        "gatewayresponse.header.Retry-After": "'1'",
+        "gatewayresponse.header.Access-Control-Allow-Origin": "'https://app.example.com'",
+    }

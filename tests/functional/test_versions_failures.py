@@ -1,0 +1,208 @@
+"""Versions under races and failures, forced with the local backend's fault hook.
+
+A call is held with a one-shot "latency" rule matched on this test's ids; the
+test waits until the hook has caught it (the rule's `hits`), then acts, so the
+interleaving is a fact the test establishes, not a timing it hopes for.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
+
+import pytest
+
+from chalicelib import config
+from chalicelib.models import VersionModel
+from tests.functional.test_versions import freeze, frozen_view
+
+WAIT_SECONDS = 120.0  # generous: a machine at load 6 is slow, never wrong
+HOLD_SECONDS = 3.0  # how long a held call waits while the test acts
+
+
+def in_background(fn: Callable[[], Any]) -> Future[Any]:
+    pool = ThreadPoolExecutor(max_workers=1)
+    future = pool.submit(fn)
+    pool.shutdown(wait=False)
+    return future
+
+
+def wait_for_hit(faults: Any, rule_id: str) -> None:
+    """Block until the rule has caught a call (polls a fact, never decides by time)."""
+    deadline = time.monotonic() + WAIT_SECONDS
+    while time.monotonic() < deadline:
+        if any(r["id"] == rule_id and r["hits"] >= 1 for r in faults.rules()):
+            return
+        time.sleep(0.02)
+    raise AssertionError(f"fault rule {rule_id} never caught a call")
+
+
+def botocore_attempts() -> int:
+    return config.dynamodb_max_retries() + 1
+
+
+@pytest.fixture
+def kit(alice):
+    m = alice.manifest(name="Race kit")
+    hero = alice.asset(m["manifest_id"], name="Hero", description="before")
+    return {"manifest_id": m["manifest_id"], "hero": hero["asset_id"]}
+
+
+def working(alice, mid):
+    return alice.get(f"/api/manifests/{mid}").json
+
+
+def assert_consistent(alice, mid: str) -> None:
+    """The working copy at a frozen version number is exactly that version."""
+    current = working(alice, mid)
+    frozen = alice.get(f"/api/manifests/{mid}/versions/{current['version']}")
+    if frozen.status == 200:
+        assert frozen_view(frozen.json) == frozen_view(current)
+
+
+# --- consistent cut -----------------------------------------------------------------------------
+
+
+def test_an_asset_write_landing_inside_a_freeze_is_wholly_in_that_version(alice, faults, kit):
+    """Freeze reads the manifest and its assets, then is held on the body upload
+    while an asset update commits; the freeze must not commit the older cut."""
+    mid = kit["manifest_id"]
+    rule = faults.inject(service="s3", operation="PutObject", match=mid, fault="latency", delay=HOLD_SECONDS)
+    freezing = in_background(lambda: alice.post(f"/api/manifests/{mid}/versions"))
+    wait_for_hit(faults, rule)
+    assert alice.put(f"/api/assets/{kit['hero']}", {"description": "during"}).status == 200
+    r = freezing.result(timeout=WAIT_SECONDS)
+    assert r.status == 201, r
+    assert r.json["version"] == 1
+    v1 = alice.get(f"/api/manifests/{mid}/versions/1").json
+    assert v1["assets"][0]["description"] == "during"
+    assert working(alice, mid)["version"] == 1
+    assert_consistent(alice, mid)
+
+
+def test_an_asset_write_committing_after_a_freeze_starts_the_next_version(alice, faults, kit):
+    """The update is held at its transaction while a freeze commits: it lands in
+    version 2, never inside frozen version 1."""
+    mid = kit["manifest_id"]
+    rule = faults.inject(
+        service="dynamodb",
+        operation="TransactWriteItems",
+        match=kit["hero"],
+        fault="latency",
+        delay=HOLD_SECONDS,
+    )
+    updating = in_background(lambda: alice.put(f"/api/assets/{kit['hero']}", {"description": "after"}))
+    wait_for_hit(faults, rule)
+    assert freeze(alice, mid, 201)["version"] == 1
+    assert updating.result(timeout=WAIT_SECONDS).status == 200
+    v1 = alice.get(f"/api/manifests/{mid}/versions/1").json
+    assert v1["assets"][0]["description"] == "before"
+    current = working(alice, mid)
+    assert (current["version"], current["assets"][0]["description"]) == (2, "after")
+
+
+def test_an_asset_create_racing_a_freeze_is_counted_in_exactly_one_version(alice, faults, kit):
+    mid = kit["manifest_id"]
+    rule = faults.inject(service="s3", operation="PutObject", match=mid, fault="latency", delay=HOLD_SECONDS)
+    freezing = in_background(lambda: alice.post(f"/api/manifests/{mid}/versions"))
+    wait_for_hit(faults, rule)
+    alice.asset(mid, name="Sidekick", asset_type="PROP")
+    r = freezing.result(timeout=WAIT_SECONDS)
+    assert r.status == 201, r
+    v1 = alice.get(f"/api/manifests/{mid}/versions/1").json
+    assert r.json["asset_count"] == v1["asset_count"] == len(v1["assets"]) == 2
+    assert_consistent(alice, mid)
+
+
+# --- lost answers and dying Lambdas ---------------------------------------------------------------
+
+
+def stored_version(mid: str, version: int) -> VersionModel | None:
+    try:
+        return VersionModel.get(mid, version, consistent_read=True)
+    except VersionModel.DoesNotExist:
+        return None
+
+
+@pytest.mark.parametrize("fault", ["lose_response", "reset"])
+def test_a_freeze_whose_transaction_answer_is_lost_reports_what_was_stored(alice, faults, kit, fault):
+    mid = kit["manifest_id"]
+    faults.inject(service="dynamodb", operation="TransactWriteItems", match=f"{mid}/1-r", fault=fault)
+    r = alice.post(f"/api/manifests/{mid}/versions")
+    assert r.status == 201, r
+    assert stored_version(mid, 1) is not None
+    assert alice.get(f"/api/manifests/{mid}/versions/1").status == 200
+    assert freeze(alice, mid, 200) == r.json
+
+
+def test_a_freeze_that_never_hears_back_is_told_the_truth_and_leaves_a_whole_version(alice, faults, kit):
+    """Every attempt commits-or-not without an answer: the client learns the real
+    outcome (201 with the version, or 503 with nothing stored), never a half."""
+    mid = kit["manifest_id"]
+    faults.inject(
+        service="dynamodb",
+        operation="TransactWriteItems",
+        match=f"{mid}/1-r",
+        fault="lose_response",
+        times=botocore_attempts(),
+    )
+    r = alice.post(f"/api/manifests/{mid}/versions")
+    stored = stored_version(mid, 1)
+    manifest = alice.get(f"/api/manifests/{mid}").json
+    if r.status == 201:
+        assert stored is not None and int(stored.revision) == manifest["revision"]
+        assert alice.get(f"/api/manifests/{mid}/versions/1").status == 200
+    else:
+        assert r.status == 503 and "retry-after" in r.headers, r
+        assert stored is None
+    assert r.status == 201, "the freeze committed on its first attempt: it must say so"
+
+
+def test_a_freeze_that_dies_before_its_transaction_leaves_no_version(alice, faults, kit):
+    mid = kit["manifest_id"]
+    faults.inject(
+        service="dynamodb",
+        operation="TransactWriteItems",
+        match=f"{mid}/1-r",
+        fault="error_before",
+        status=503,
+        times=None,
+    )
+    r = alice.post(f"/api/manifests/{mid}/versions")
+    assert r.status == 503, r
+    faults.clear()
+    assert stored_version(mid, 1) is None
+    assert alice.get(f"/api/manifests/{mid}/versions").json == []
+    assert freeze(alice, mid, 201)["version"] == 1
+
+
+def test_a_pin_whose_answer_is_lost_pins_once_and_reports_the_project(alice, faults, kit):
+    mid = kit["manifest_id"]
+    freeze(alice, mid)
+    faults.inject(
+        service="dynamodb", operation="TransactWriteItems", match="Pinned film", fault="lose_response"
+    )
+    r = alice.post("/api/projects", {"title": "Pinned film", "manifest_id": mid, "manifest_version": 1})
+    assert r.status == 201, r
+    [summary] = alice.get(f"/api/manifests/{mid}/versions").json
+    assert summary["pinned_by"] == 1
+    assert alice.get(f"/api/projects/{r.json['project_id']}/manifest").json["version"] == 1
+
+
+def test_a_restore_whose_answer_is_lost_is_whole_and_reported(alice, faults, kit):
+    mid = kit["manifest_id"]
+    freeze(alice, mid)
+    alice.put(f"/api/manifests/{mid}", {"name": "Race kit v2"})
+    alice.put(f"/api/assets/{kit['hero']}", {"description": "v2"})
+    extra = alice.asset(mid, name="Extra")
+    faults.inject(
+        service="dynamodb", operation="TransactWriteItems", match=extra["asset_id"], fault="lose_response"
+    )
+    r = alice.post(f"/api/manifests/{mid}/versions/1/restore")
+    assert r.status == 200, r
+    assert r.json["name"] == "Race kit"
+    assert [a["description"] for a in r.json["assets"]] == ["before"]
+    assert alice.get(f"/api/assets/{extra['asset_id']}").status == 404
+    assert alice.get(f"/api/manifests/{mid}/diff?from=1&to=current").json["changed"] == []

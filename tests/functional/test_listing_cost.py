@@ -19,6 +19,8 @@ import pytest
 from bench.instrument import items_read
 from tests.conftest import Api, token_for
 from tests.functional.paging import url
+from tests.functional.test_uploads import upload
+from tests.imagefactory import image_bytes
 
 LIMIT = 2
 THUMBNAIL = "thumbnails/listing-cost/first.webp"
@@ -98,3 +100,15 @@ def test_a_keys_only_filtered_sort_reads_its_page_from_the_base_table(library, s
     for item in r.json:
         detail = library.get(f"/api/manifests/{item['manifest_id']}").json
         assert item == {k: detail[k] for k in item}
+
+
+def test_a_completed_upload_moves_its_manifest_to_the_top_showing_its_new_updated_at(alice):
+    first = alice.manifest(name="first")["manifest_id"]
+    asset_id = alice.asset(first)["asset_id"]
+    alice.manifest(name="second")
+    _, done = upload(alice, asset_id, image_bytes("image/png"))
+    assert done.status == 200
+    top = alice.get("/api/manifests").json[0]
+    detail = alice.get(f"/api/manifests/{first}").json
+    assert top["manifest_id"] == first
+    assert top == {k: detail[k] for k in top}

@@ -280,10 +280,23 @@ class _ProjectsByManifest(GlobalSecondaryIndex["ProjectModel"]):
     s_crt = UnicodeAttribute(range_key=True)
 
 
+# What presenters.project_item reads besides project_id: a project list page is
+# then one Query of its LSI. Project writes are rare and move s_upd anyway.
+PROJECT_LIST_FIELDS = (
+    "title",
+    "prompt",
+    "manifest_id",
+    "manifest_version",
+    "created_at",
+    "updated_at",
+    "revision",
+)
+
+
 class _ProjectsByUpdated(LocalSecondaryIndex["ProjectModel"]):
     class Meta:
         index_name = "owner-updated_at"
-        projection = KeysOnlyProjection()
+        projection = IncludeProjection(list(PROJECT_LIST_FIELDS))
 
     owner_id = UnicodeAttribute(hash_key=True)
     s_upd = UnicodeAttribute(range_key=True)
@@ -292,7 +305,7 @@ class _ProjectsByUpdated(LocalSecondaryIndex["ProjectModel"]):
 class _ProjectsByCreated(LocalSecondaryIndex["ProjectModel"]):
     class Meta:
         index_name = "owner-created_at"
-        projection = KeysOnlyProjection()
+        projection = IncludeProjection(list(PROJECT_LIST_FIELDS))
 
     owner_id = UnicodeAttribute(hash_key=True)
     s_crt = UnicodeAttribute(range_key=True)

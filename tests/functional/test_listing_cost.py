@@ -112,3 +112,29 @@ def test_a_completed_upload_moves_its_manifest_to_the_top_showing_its_new_update
     detail = alice.get(f"/api/manifests/{first}").json
     assert top["manifest_id"] == first
     assert top == {k: detail[k] for k in top}
+
+
+@pytest.mark.parametrize("sort_by", ["updated_at", "created_at"])
+def test_a_project_list_page_is_one_query_showing_what_the_project_shows(alice, sort_by):
+    from chalicelib.models import ProjectModel
+
+    mid = alice.manifest()["manifest_id"]
+    for i in range(3):
+        pid = alice.project(title=f"Episode {i}", prompt=f"scene {i}", manifest_id=mid)["project_id"]
+        assert alice.put(f"/api/projects/{pid}", {"title": f"Episode {i}b"}).status == 200
+    events = ProjectModel._get_connection().connection.client.meta.events
+    seen: Counter[str] = Counter()
+
+    def after_call(model: Any, **_: Any) -> None:
+        seen[model.name] += 1
+
+    events.register("after-call.dynamodb", after_call, unique_id="test-project-list-cost")
+    try:
+        r = alice.get(url("/api/projects", sort_by=sort_by, limit=LIMIT))
+    finally:
+        events.unregister("after-call.dynamodb", unique_id="test-project-list-cost")
+    assert r.status == 200 and len(r.json) == LIMIT
+    assert seen == Counter({"Query": 1})
+    for item in r.json:
+        assert item["revision"] == 2 and item["manifest_version"] == 1
+        assert item == alice.get(f"/api/projects/{item['project_id']}").json

@@ -215,7 +215,7 @@ def local_server(backend: dict[str, str], page_site: tuple[str, Path]) -> Iterat
         try:
             if requests.get(f"{base}/api/health", timeout=2).status_code == 200:
                 break
-        except requests.ConnectionError:
+        except requests.RequestException:  # not up yet, or slow to answer on a loaded machine
             pass
         if proc.poll() is not None or time.monotonic() > deadline:
             proc.kill()

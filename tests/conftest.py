@@ -224,9 +224,11 @@ def local_server(backend: dict[str, str], page_site: tuple[str, Path]) -> Iterat
     deadline = time.monotonic() + 60
     while True:
         try:
-            if requests.get(f"{base}/api/health", timeout=2).status_code == 200:
+            # A cold first request on a loaded machine can take seconds: a slow
+            # answer is not a failed start, only the deadline is.
+            if requests.get(f"{base}/api/health", timeout=10).status_code == 200:
                 break
-        except requests.ConnectionError:
+        except (requests.ConnectionError, requests.Timeout):
             pass
         if proc.poll() is not None or time.monotonic() > deadline:
             proc.kill()

@@ -97,8 +97,9 @@ WEIGHTS = {
 
 
 def fault_rules(seed: int) -> list[dict[str, Any]]:
-    """About 9% of backend calls (measured; at least 5% is checked): lost responses (dropped or 500 after the write
-    is applied), throttles, latency, 503 before applying. The client's own
+    """About 9% of backend calls (measured; at least 5% is checked): lost responses
+    (dropped or 500 after the write is applied), throttles, latency, 503 before
+    applying. The client's own
     presigned PutObject is left alone (only `thumbnails/` writes, the app's, are
     faulted) so uploads can progress; the rest of S3 is fair game."""
     rules: list[dict[str, Any]] = [

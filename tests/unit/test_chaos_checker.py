@@ -170,7 +170,7 @@ def test_images_need_their_objects_and_exact_refs_and_nothing_else_may_be_left()
     assert violations(records, state) == {
         "asset thumbnail object missing in S3": 1,
         "image-ref ref_count != assets showing the image": 1,
-        "orphan objects (no asset, no pending ticket)": 1,
+        "orphan objects (no asset, no pending ticket, no ref)": 1,
     }
 
 
@@ -185,3 +185,16 @@ def test_a_500_is_always_counted():
     assert violations(
         [rec("create_project", 500, {"detail": "Internal server error"}, marker="t")], stored()
     ) == {"responses 500": 1}
+
+
+def test_objects_of_a_record_at_zero_are_told_apart_from_untracked_orphans():
+    staged = {"upload_id": "u-1", "asset_id": A1, "status": "PENDING", "staging_key": "staging/h/u-1.png"}
+    state = stored(
+        image_refs={
+            "images/h/r.png": {"object_key": "images/h/r.png", "thumbnail_key": "thumbnails/h/r.webp"}
+        },
+        uploads={"u-1": staged},
+        objects={"images/h/r.png", "thumbnails/h/r.webp", "staging/h/u-1.png"},
+    )
+    records = [rec("upload_url", 201, {"upload_id": "u-1"}, target=A1)]
+    assert violations(records, state) == {"objects released but not deleted (image-ref at 0)": 2}

@@ -22,7 +22,8 @@ it was told success, and every storage invariant. What it cannot: which of two
 concurrent deletes removed an item when one was told 2xx and the other 404; a
 failed update that was applied and then overwritten by a later one.
 
-    python scripts/chaos.py [--seconds 180] [--clients 8] [--seed 1] [--no-faults] [--json out.json]
+    python scripts/chaos.py [--seconds 180] [--clients 8] [--seed 1] [--no-faults]
+                            [--json report.json] [--records requests.jsonl]
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ import uuid
 from collections import Counter, defaultdict
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -167,6 +168,7 @@ class Record:
     target: str | None = None  # the id the request acted on
     target_manifest: str | None = None  # for asset creates and project moves
     error: str | None = None  # "timeout" | "connection" when status is None
+    sent: Any = None  # the request body
 
     @property
     def told(self) -> str:
@@ -272,11 +274,11 @@ class ChaosClient:
                 answer: Any = r.json()
             except ValueError:
                 answer = r.text[:500]
-            record = Record(self.index, op, method, path, r.status_code, answer, **meta)
+            record = Record(self.index, op, method, path, r.status_code, answer, sent=body, **meta)
         except requests.Timeout:
-            record = Record(self.index, op, method, path, None, None, error="timeout", **meta)
+            record = Record(self.index, op, method, path, None, None, error="timeout", sent=body, **meta)
         except requests.ConnectionError:
-            record = Record(self.index, op, method, path, None, None, error="connection", **meta)
+            record = Record(self.index, op, method, path, None, None, error="connection", sent=body, **meta)
         self.records.append(record)
         return record
 
@@ -591,6 +593,7 @@ class Report:
     examples: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
     per_op: dict[str, Counter[str]] = field(default_factory=lambda: defaultdict(Counter))
     fault_hits: dict[str, int] = field(default_factory=dict)
+    records: list[Record] = field(default_factory=list, repr=False)
 
     def violation(self, check: str, example: str) -> None:
         self.checks[check] = self.checks.get(check, 0) + 1
@@ -1017,6 +1020,8 @@ def soak(
     control.clear()
 
     report = Report(seconds=elapsed, clients=clients, seed=seed, faults_on=faults)
+    report.records = records
+    report.figures["owner (every item of this run)"] = owner
     counter = next(r for r in rules if r["id"] == counter_id)
     faulted = [r for r in rules if r["id"] != counter_id]
     injected = sum(r["hits"] for r in faulted)
@@ -1115,6 +1120,7 @@ def main(argv: list[str] | None = None) -> int:
         "--no-faults", action="store_true", default=os.environ.get("CHAOS_FAULTS", "1") in ("0", "off", "no")
     )
     parser.add_argument("--json", help="also write the report as JSON to this file")
+    parser.add_argument("--records", help="also write every request and its answer to this file (JSON lines)")
     args = parser.parse_args(argv)
     if not 1 <= args.clients <= 64:
         parser.error("--clients must be within 1..64")
@@ -1134,6 +1140,10 @@ def main(argv: list[str] | None = None) -> int:
     print(report.text(), flush=True)
     if args.json:
         Path(args.json).write_text(json.dumps(report.to_json(), indent=2))
+    if args.records:
+        with Path(args.records).open("w") as out:
+            for r in report.records:
+                out.write(json.dumps(asdict(r)) + "\n")
     return 1 if report.failures else 0
 
 

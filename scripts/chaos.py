@@ -15,12 +15,17 @@ request path) and compares. No check depends on timing: a client timeout or a
 dropped connection is an unknown outcome, counted and reported but never
 judged, so a loaded machine changes the figures' sizes, not the verdict.
 
-What the checker can tell (see `check`): a 2xx whose write is not stored, a
-4xx/5xx whose write is stored (found by its marker or, for uploads, by the
-ticket's status), a write stored twice, a resource gone although no delete of
-it was told success, and every storage invariant. What it cannot: which of two
-concurrent deletes removed an item when one was told 2xx and the other 404; a
-failed update that was applied and then overwritten by a later one.
+What the checker can tell (see `check`): a 2xx whose write is not stored; a
+4xx/5xx whose write is stored (found by its marker, or for uploads by the
+ticket's status, or for upload-url by a ticket no client was given); a write
+stored twice; a resource gone although no delete of it was told success (and
+which delete was told 404 while it deleted); every storage invariant, on the
+final state. What it cannot: which of two concurrent deletes removed an item
+when one was told 2xx and the other 404; a failed update that was applied and
+then overwritten by a later one; a violation that later requests repaired
+before the end (a project pinned to a deleted manifest, then moved away); any
+request with an unknown outcome. A duplicate left unpublished (its rollback
+failed too) is counted, not judged: the sweep owns it after its deadline.
 
     python scripts/chaos.py [--seconds 180] [--clients 8] [--seed 1] [--no-faults]
                             [--json report.json] [--records requests.jsonl]

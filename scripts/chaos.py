@@ -174,6 +174,8 @@ class Record:
     target_manifest: str | None = None  # for asset creates and project moves
     error: str | None = None  # "timeout" | "connection" when status is None
     sent: Any = None  # the request body
+    at: float = 0.0  # seconds since the run started, when sent (for reading a history; never checked)
+    took: float = 0.0
 
     @property
     def told(self) -> str:
@@ -267,12 +269,14 @@ class ChaosClient:
         self.timeout = timeout
         self.image = image
         self.records: list[Record] = []
+        self.started = time.monotonic()
         self.session = requests.Session()
         self.session.headers.update({"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
 
     # --- one request, recorded ---------------------------------------------------------
 
     def send(self, op: str, method: str, path: str, body: Any = None, **meta: Any) -> Record:
+        meta["at"] = round(time.monotonic() - self.started, 3)
         try:
             r = self.session.request(method, self.base + path, json=body, timeout=(10, self.timeout))
             try:
@@ -284,6 +288,7 @@ class ChaosClient:
             record = Record(self.index, op, method, path, None, None, error="timeout", sent=body, **meta)
         except requests.ConnectionError:
             record = Record(self.index, op, method, path, None, None, error="connection", sent=body, **meta)
+        record.took = round(time.monotonic() - self.started - record.at, 3)
         self.records.append(record)
         return record
 
@@ -292,7 +297,8 @@ class ChaosClient:
 
     # --- the operations ------------------------------------------------------------------
 
-    def run(self, deadline: float, max_ops: int) -> None:
+    def run(self, started: float, deadline: float, max_ops: int) -> None:
+        self.started = started
         try:
             for op in TOUR:
                 self.do(op)
@@ -377,6 +383,7 @@ class ChaosClient:
             return
         ticket = r.body
         upload_id = ticket["upload_id"]
+        at = time.monotonic() - self.started
         try:
             put = requests.put(
                 ticket["url"], data=self.image, headers=ticket["headers"], timeout=self.timeout
@@ -385,7 +392,17 @@ class ChaosClient:
         except requests.RequestException:
             put_status = None
         self.records.append(
-            Record(self.index, "upload_put", "PUT", "<presigned>", put_status, None, target=upload_id)
+            Record(
+                self.index,
+                "upload_put",
+                "PUT",
+                "<presigned>",
+                put_status,
+                None,
+                target=upload_id,
+                at=round(at, 3),
+                took=round(time.monotonic() - self.started - at, 3),
+            )
         )
         if put_status != 200:
             return
@@ -1007,7 +1024,7 @@ def soak(
     started = time.monotonic()
     deadline = started + seconds
     threads = [
-        threading.Thread(target=w.run, args=(deadline, max_ops_per_client), name=f"chaos-{w.index}")
+        threading.Thread(target=w.run, args=(started, deadline, max_ops_per_client), name=f"chaos-{w.index}")
         for w in workers
     ]
     for t in threads:
@@ -1147,7 +1164,7 @@ def main(argv: list[str] | None = None) -> int:
         Path(args.json).write_text(json.dumps(report.to_json(), indent=2))
     if args.records:
         with Path(args.records).open("w") as out:
-            for r in report.records:
+            for r in sorted(report.records, key=lambda r: r.at):
                 out.write(json.dumps(asdict(r)) + "\n")
     return 1 if report.failures else 0
 

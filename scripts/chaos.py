@@ -269,6 +269,7 @@ class ChaosClient:
         self.timeout = timeout
         self.image = image
         self.records: list[Record] = []
+        self.errors: list[str] = []
         self.started = time.monotonic()
         self.session = requests.Session()
         self.session.headers.update({"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
@@ -312,7 +313,12 @@ class ChaosClient:
             self.session.close()
 
     def do(self, op: str) -> None:
-        getattr(self, op)()
+        """One operation; a bug of the harness (an answer it cannot read) is kept
+        for the report instead of silently ending this client."""
+        try:
+            getattr(self, op)()
+        except Exception as exc:
+            self.errors.append(f"{op}: {exc!r}")
 
     def create_manifest(self) -> None:
         with self.pools.lock:
@@ -1027,19 +1033,21 @@ def soak(
         threading.Thread(target=w.run, args=(started, deadline, max_ops_per_client), name=f"chaos-{w.index}")
         for w in workers
     ]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    elapsed = time.monotonic() - started
-    rules = control.rules()
-    control.clear()
-    ids = control.add([COUNTER_RULE])
-    records = [r for w in workers for r in w.records]
-    # A request whose client gave up may still run in the server; with none, nothing is in flight.
-    unknown = any(r.status is None for r in records)
-    waited = settle(control, ids[0], quiet=10.0 if unknown else 1.0)
-    control.clear()
+    try:
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        elapsed = time.monotonic() - started
+        rules = control.rules()
+        control.clear()
+        ids = control.add([COUNTER_RULE])
+        records = [r for w in workers for r in w.records]
+        # A request whose client gave up may still run in the server; with none, nothing is in flight.
+        unknown = any(r.status is None for r in records)
+        waited = settle(control, ids[0], quiet=10.0 if unknown else 1.0)
+    finally:
+        control.clear()  # never leave faults behind for whatever runs next on this backend
 
     report = Report(seconds=elapsed, clients=clients, seed=seed, faults_on=faults)
     report.records = records
@@ -1059,6 +1067,10 @@ def soak(
     report.figures["faulted share of backend calls"] = f"{share:.1%}"
     report.figures["settle wait after the run"] = f"{waited:.1f} s"
     check(report, records, load_stored(owner))
+    report.expect("harness errors (answers the clients could not read)")
+    for w in workers:
+        for error in w.errors:
+            report.violation("harness errors (answers the clients could not read)", error)
     if faults:
         report.expect("fault share below 5% of backend calls")
         if share < MIN_FAULT_SHARE:

@@ -782,15 +782,15 @@ def _check_counters(report: Report, s: Stored) -> None:
                 f"{mid} ref_count={m.get('ref_count')} projects={pins[mid]} deleted={is_deleted(m)}",
             )
     for pid, p in s.projects.items():
-        mid = p.get("manifest_id")
-        if not mid:
+        pinned = p.get("manifest_id")
+        if not pinned:
             continue
-        m = s.manifests.get(mid)
-        if m is None or is_deleted(m) or is_pending(m):
-            state = "missing" if m is None else ("deleted" if is_deleted(m) else "pending")
+        target = s.manifests.get(pinned)
+        if target is None or is_deleted(target) or is_pending(target):
+            state = "missing" if target is None else ("deleted" if is_deleted(target) else "pending")
             report.violation(
                 "live project references a deleted/missing/unpublished manifest",
-                f"project {pid} -> {mid} {state}",
+                f"project {pid} -> {pinned} {state}",
             )
 
 

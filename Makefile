@@ -10,7 +10,7 @@ export PORT
 
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: run test check lint typecheck token bench clean browser fuzz package deploy
+.PHONY: run test check lint typecheck token bench chaos clean browser fuzz package deploy
 
 $(DEPS): requirements.txt requirements-dev.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV) >&2
@@ -49,6 +49,13 @@ token: $(DEPS)  ## make token USER=alice: a local-stage bearer token, alone on s
 
 bench: $(DEPS)  ## DynamoDB calls, items read and latency per operation
 	$(PY) bench/run.py $(BENCH_ARGS)
+
+CHAOS_SECONDS ?= 180
+CHAOS_CLIENTS ?= 8
+CHAOS_SEED ?= 1
+chaos: $(DEPS)  ## soak under injected faults, then check storage against every answer (CHAOS_SECONDS, CHAOS_CLIENTS, CHAOS_SEED, CHAOS_FAULTS=0)
+	CHAOS_SECONDS=$(CHAOS_SECONDS) CHAOS_CLIENTS=$(CHAOS_CLIENTS) CHAOS_SEED=$(CHAOS_SEED) \
+		$(PY) scripts/chaos.py $(CHAOS_ARGS)
 
 # --- AWS: one stack per stage (docs/DEPLOY.md) -------------------------------------
 STACK ?= vidpipe-manifests-$(STAGE)

@@ -8,6 +8,8 @@ back.
 
 from __future__ import annotations
 
+import json
+import math
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -20,6 +22,7 @@ class Usage:
 
     calls: Counter[str] = field(default_factory=Counter)
     items_read: int = 0
+    read_units: float = 0.0
     seconds: float = 0.0
 
     @property
@@ -42,12 +45,33 @@ def items_read(operation: str, parsed: dict[str, Any]) -> int:
     return 0
 
 
+def read_units(operation: str, parsed: dict[str, Any], consistent: bool) -> float:
+    """RCU as DynamoDB bills them: a Query by the summed size of what it read,
+    rounded up to 4 KB; GetItem/BatchGetItem per item, each rounded up; half
+    for eventually consistent reads."""
+    from bench.write_cost import item_size
+
+    def four_kb(size: int) -> int:
+        return max(1, math.ceil(size / 4096))
+
+    if operation in ("Query", "Scan"):
+        units = four_kb(sum(item_size(i) for i in parsed.get("Items", [])))
+    elif operation == "GetItem":
+        units = four_kb(item_size(parsed.get("Item")))
+    elif operation == "BatchGetItem":
+        units = sum(four_kb(item_size(i)) for items in parsed.get("Responses", {}).values() for i in items)
+    else:
+        return 0.0
+    return units if consistent else units / 2
+
+
 class DynamoDBMeter:
     """Accumulates `Usage` from every client it is attached to."""
 
     def __init__(self) -> None:
         self.usage = Usage()
         self._started: dict[int, float] = {}
+        self._consistent: dict[int, bool] = {}
         self._clients: list[Any] = []
 
     def attach(self, client: Any) -> None:
@@ -74,8 +98,13 @@ class DynamoDBMeter:
         used, self.usage = self.usage, Usage()
         return used
 
-    def _before_call(self, context: dict[str, Any], **_: Any) -> None:
+    def _before_call(self, context: dict[str, Any], params: dict[str, Any], **_: Any) -> None:
         self._started[id(context)] = time.perf_counter()
+        body = json.loads(params.get("body") or "{}")
+        tables = body.get("RequestItems", {}).values()
+        self._consistent[id(context)] = bool(body.get("ConsistentRead")) or any(
+            t.get("ConsistentRead") for t in tables if isinstance(t, dict)
+        )
 
     def _after_call(self, parsed: dict[str, Any], model: Any, context: dict[str, Any], **_: Any) -> None:
         started = self._started.pop(id(context), None)
@@ -83,3 +112,5 @@ class DynamoDBMeter:
             self.usage.seconds += time.perf_counter() - started
         self.usage.calls[model.name] += 1
         self.usage.items_read += items_read(model.name, parsed)
+        consistent = self._consistent.pop(id(context), False)
+        self.usage.read_units += read_units(model.name, parsed, consistent)

@@ -75,6 +75,11 @@ class Result:
         return self.spread([u.items_read for u in self.usages])
 
     @property
+    def rcu(self) -> str:
+        values = sorted({u.read_units for u in self.usages})
+        return "-".join(f"{v:g}" for v in (values[0], values[-1])) if len(values) > 1 else f"{values[0]:g}"
+
+    @property
     def breakdown(self) -> str:
         counts: Counter[str] = Counter()
         for usage in self.usages:
@@ -176,6 +181,10 @@ def operations(bench: Bench, seeded: list[str], source: str) -> list[Op]:
             "list ?sort_by=name&sort_order=asc", lambda: ("GET", q + "sort_by=name&sort_order=asc", None, 200)
         ),
         Op(
+            f"list ?category={seed.FILTER_CATEGORY}&sort_by=name (KEYS_ONLY GSI: the old shape)",
+            lambda: ("GET", q + f"category={seed.FILTER_CATEGORY}&sort_by=name", None, 200),
+        ),
+        Op(
             f"duplicate ({DUPLICATE_ASSETS} assets)",
             lambda: ("POST", f"/api/manifests/{source}/duplicate", None, 201),
         ),
@@ -267,6 +276,7 @@ def main() -> int:
     parser.add_argument("--import-runs", type=int, default=7, help="fresh interpreters per import timing")
     parser.add_argument("--no-imports", action="store_true", help="skip the import-time measurement")
     parser.add_argument("--no-uploads", action="store_true", help="skip the upload-complete measurement")
+    parser.add_argument("--no-write-cost", action="store_true", help="skip the write units per operation")
     args = parser.parse_args()
     sizes = [int(s.replace("_", "")) for s in args.sizes.split(",") if s.strip()]
 
@@ -301,6 +311,14 @@ def main() -> int:
                     lambda: {"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
                     repeats=args.repeat,
                 )
+        write_rows = []
+        if not args.no_write_cost:
+            from bench import write_cost
+
+            with Client(app, stage_name="local", project_dir=str(ROOT)) as client:
+                owner = f"bench-writes-{uuid.uuid4().hex[:6]}"
+                token = mint_dev_token(owner, os.environ["JWT_SECRET"])
+                write_rows = write_cost.run(client, endpoint, token, owner)
         meter = DynamoDBMeter()
         clients = meter.attach_all()
         noise_seconds = seed_noise(args.noise)
@@ -344,8 +362,8 @@ def main() -> int:
     lists = [r for r in results if r.op.startswith("list")]
     by_op: dict[str, list[str]] = {}
     for r in lists:
-        by_op.setdefault(r.op, []).append(f"{r.items} at N={r.n:,}")
-    say(f"Items read per list page (page size {PAGE}):")
+        by_op.setdefault(r.op, []).append(f"{r.items} ({r.rcu} RCU) at N={r.n:,}")
+    say(f"Items read (read units) per list page (page size {PAGE}):")
     for name, values in by_op.items():
         say(f"- {name}: {', '.join(values)}")
     say()
@@ -366,6 +384,15 @@ def main() -> int:
             "upload-complete = the ticket read, one ranged GET, magic bytes, full decode and thumbnail, "
             "the thumbnail PUT, one TransactWriteItems, and the manifest thumbnail refresh (goal <= 1.5x)."
         )
+
+    if write_rows:
+        say()
+        say("## Write units per operation on DynamoDB (computed; moto reports a constant)")
+        say()
+        for line in write_cost.markdown(write_rows):
+            say(line)
+        say()
+        say(write_cost.EXPLANATION)
 
     if not args.no_imports:
         cached = importtime.measure(args.import_runs, cached=True)

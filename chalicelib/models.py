@@ -20,8 +20,10 @@ from pynamodb.attributes import (
 )
 from pynamodb.indexes import (
     GlobalSecondaryIndex,
+    IncludeProjection,
     KeysOnlyProjection,
     LocalSecondaryIndex,
+    Projection,
 )
 from pynamodb.models import Model
 
@@ -54,9 +56,18 @@ class _BaseMeta:
 # --- manifest listing indexes ---------------------------------------------------
 # Five sorts x four filter scopes. The unfiltered scope uses LSIs (partition =
 # owner_id, strongly consistent reads); the filtered scopes use GSIs whose
-# partition is owner#category, owner#status or owner#category#status. All are
-# KEYS_ONLY so that a counter change only rewrites the indexes sorted by that
-# counter; the page is then fetched from the base table with BatchGetItem.
+# partition is owner#category, owner#status or owner#category#status.
+#
+# A list page is one Query where the index carries what a list item shows
+# (LIST_FIELDS): the 5 LSIs and the 3 filtered GSIs of the default sort
+# (updated_at) project it (INCLUDE), less what the entry's own keys already
+# carry (DERIVED_FROM_KEYS; the filter value is the partition queried). The other
+# 12 GSIs stay KEYS_ONLY and their pages are fetched with BatchGetItem: DynamoDB
+# allows 100 projected attributes per table (8 indexes use 93), and a projected
+# entry is rewritten by every change of a list field, where a KEYS_ONLY entry
+# only moves when its own key changes. The updated_at GSIs cost almost nothing
+# extra: most list-field changes bump updated_at, which moves those entries
+# anyway. The numbers are in docs/ARCHITECTURE.md ("Listing cost").
 
 SORT_ATTRS = {
     "updated_at": "s_upd",
@@ -66,10 +77,51 @@ SORT_ATTRS = {
     "asset_count": "s_count",
 }
 SCOPE_ATTRS = {"category": "p_cat", "status": "p_st", "category_status": "p_cs"}
+SCOPE_FIELDS = {
+    "owner": (),
+    "category": ("category",),
+    "status": ("status",),
+    "category_status": ("category", "status"),
+}
+
+# What presenters.manifest_item reads, besides the manifest_id every entry carries.
+LIST_FIELDS = (
+    "name",
+    "description",
+    "thumbnail_key",
+    "category",
+    "tags",
+    "status",
+    "asset_count",
+    "times_used",
+    "last_used_at",
+    "version",
+    "created_at",
+    "updated_at",
+    "revision",
+)
+# A sort key that carries a list field exactly (timestamp#id, or the mirrored counter).
+DERIVED_FROM_KEYS = {
+    "s_upd": "updated_at",
+    "s_crt": "created_at",
+    "s_used": "times_used",
+    "s_count": "asset_count",
+}
+PROJECTED_GSI_SORTS = ("updated_at",)
 
 
 def index_name(scope: str, sort_by: str) -> str:
     return f"{scope}-{sort_by}"
+
+
+def listing_projection(scope: str, sort_by: str) -> Projection:
+    """INCLUDE the list fields the entry's keys do not carry, or KEYS_ONLY."""
+    if scope != "owner" and sort_by not in PROJECTED_GSI_SORTS:
+        return KeysOnlyProjection()
+    derived = {*SCOPE_FIELDS[scope]}
+    if SORT_ATTRS[sort_by] in DERIVED_FROM_KEYS:
+        derived.add(DERIVED_FROM_KEYS[SORT_ATTRS[sort_by]])
+    return IncludeProjection([f for f in LIST_FIELDS if f not in derived])
 
 
 NUMERIC_SORT_ATTRS = {"s_used", "s_count"}
@@ -80,8 +132,8 @@ def _range(attr: str) -> Any:
     return cls(range_key=True)
 
 
-def _lsi(name: str, range_attr: str) -> type[LocalSecondaryIndex[Any]]:
-    meta = type("Meta", (), {"index_name": name, "projection": KeysOnlyProjection()})
+def _lsi(name: str, range_attr: str, projection: Projection) -> type[LocalSecondaryIndex[Any]]:
+    meta = type("Meta", (), {"index_name": name, "projection": projection})
     attrs = {
         "Meta": meta,
         "owner_id": UnicodeAttribute(hash_key=True),
@@ -90,8 +142,10 @@ def _lsi(name: str, range_attr: str) -> type[LocalSecondaryIndex[Any]]:
     return type(f"LSI_{name}", (LocalSecondaryIndex,), attrs)
 
 
-def _gsi(name: str, hash_attr: str, range_attr: str) -> type[GlobalSecondaryIndex[Any]]:
-    meta = type("Meta", (), {"index_name": name, "projection": KeysOnlyProjection()})
+def _gsi(
+    name: str, hash_attr: str, range_attr: str, projection: Projection
+) -> type[GlobalSecondaryIndex[Any]]:
+    meta = type("Meta", (), {"index_name": name, "projection": projection})
     attrs = {
         "Meta": meta,
         hash_attr: UnicodeAttribute(hash_key=True),
@@ -154,10 +208,10 @@ class ManifestModel(Model):
 MANIFEST_INDEXES: dict[str, Any] = {}
 for _sort_by, _range_attr in SORT_ATTRS.items():
     _name = index_name("owner", _sort_by)
-    MANIFEST_INDEXES[_name] = _lsi(_name, _range_attr)()
+    MANIFEST_INDEXES[_name] = _lsi(_name, _range_attr, listing_projection("owner", _sort_by))()
     for _scope, _hash_attr in SCOPE_ATTRS.items():
         _name = index_name(_scope, _sort_by)
-        MANIFEST_INDEXES[_name] = _gsi(_name, _hash_attr, _range_attr)()
+        MANIFEST_INDEXES[_name] = _gsi(_name, _hash_attr, _range_attr, listing_projection(_scope, _sort_by))()
 
 
 class _PendingIndex(GlobalSecondaryIndex["ManifestModel"]):
@@ -231,10 +285,23 @@ class _ProjectsByManifest(GlobalSecondaryIndex["ProjectModel"]):
     s_crt = UnicodeAttribute(range_key=True)
 
 
+# What presenters.project_item reads besides project_id: a project list page is
+# then one Query of its LSI. Project writes are rare and move s_upd anyway.
+PROJECT_LIST_FIELDS = (
+    "title",
+    "prompt",
+    "manifest_id",
+    "manifest_version",
+    "created_at",
+    "updated_at",
+    "revision",
+)
+
+
 class _ProjectsByUpdated(LocalSecondaryIndex["ProjectModel"]):
     class Meta:
         index_name = "owner-updated_at"
-        projection = KeysOnlyProjection()
+        projection = IncludeProjection(list(PROJECT_LIST_FIELDS))
 
     owner_id = UnicodeAttribute(hash_key=True)
     s_upd = UnicodeAttribute(range_key=True)
@@ -243,7 +310,7 @@ class _ProjectsByUpdated(LocalSecondaryIndex["ProjectModel"]):
 class _ProjectsByCreated(LocalSecondaryIndex["ProjectModel"]):
     class Meta:
         index_name = "owner-created_at"
-        projection = KeysOnlyProjection()
+        projection = IncludeProjection(list(PROJECT_LIST_FIELDS))
 
     owner_id = UnicodeAttribute(hash_key=True)
     s_crt = UnicodeAttribute(range_key=True)

@@ -10,7 +10,14 @@ from pynamodb.expressions.update import Action
 from pynamodb.transactions import TransactWrite
 
 from chalicelib.errors import ConflictError, NotFoundError, PreconditionFailedError
-from chalicelib.models import MANIFEST_INDEXES, SCOPE_ATTRS, SORT_ATTRS, ManifestModel, index_name
+from chalicelib.models import (
+    DERIVED_FROM_KEYS,
+    MANIFEST_INDEXES,
+    SCOPE_ATTRS,
+    SORT_ATTRS,
+    ManifestModel,
+    index_name,
+)
 
 M = ManifestModel
 NAME_KEY_MAX_BYTES = 512  # LSI/GSI sort keys are limited to 1024 bytes
@@ -62,6 +69,21 @@ def content_changed() -> list[Action]:
 
 def _revision_condition(expected_revision: int | None) -> Condition | None:
     return None if expected_revision is None else (M.revision == expected_revision)
+
+
+def _complete_entry(entry: ManifestModel, sort_attr: str, category: str | None, status: str | None) -> None:
+    """Fill the list fields a projected index entry leaves to its keys: the field
+    its sort key mirrors, and the filter values its partition stands for."""
+    field = DERIVED_FROM_KEYS.get(sort_attr)
+    if field:
+        value = getattr(entry, sort_attr)
+        if isinstance(value, str):  # timestamp#manifest_id
+            value = value[: -len(entry.manifest_id) - 1]
+        setattr(entry, field, value)
+    if category:
+        entry.category = category
+    if status:
+        entry.status = status
 
 
 class ManifestRepository:
@@ -256,9 +278,10 @@ class ManifestRepository:
     ) -> tuple[list[ManifestModel], dict[str, Any] | None]:
         """One page from the index that serves this filter and sort.
 
-        Reads limit+1 index keys (to know whether more remain) and then exactly
-        the page's items from the base table, consistently, so a stale index
-        entry never shows stale or deleted data.
+        Reads limit+1 index entries (to know whether more remain). Where the index
+        projects the list fields (INCLUDE) that Query is the whole page: limit+1
+        items read. Otherwise (KEYS_ONLY filtered sorts) the page's items are then
+        read from the base table, consistently, and stale entries are dropped.
         """
         if category and status:
             scope, hash_key = "category_status", f"{owner_id}#{category}#{status}"
@@ -280,11 +303,11 @@ class ManifestRepository:
         keys = list(keys_iter)
         more = len(keys) > limit
         keys = keys[:limit]
+        sort_attr = SORT_ATTRS[sort_by]
         next_key = None
         if more and keys:
             last = keys[-1]
             next_key = {"owner_id": {"S": last.owner_id}, "manifest_id": {"S": last.manifest_id}}
-            sort_attr = SORT_ATTRS[sort_by]
             sort_value = getattr(last, sort_attr)
             next_key[sort_attr] = (
                 {"N": str(sort_value)} if isinstance(sort_value, (int, float)) else {"S": sort_value}
@@ -293,6 +316,10 @@ class ManifestRepository:
                 next_key[SCOPE_ATTRS[scope]] = {"S": hash_key}
         if not keys:
             return [], None
+        if index.Meta.projection.projection_type == "INCLUDE":
+            for entry in keys:
+                _complete_entry(entry, sort_attr, category, status)
+            return keys, next_key
         fetched = {
             m.manifest_id: m
             for m in M.batch_get([(k.owner_id, k.manifest_id) for k in keys], consistent_read=True)

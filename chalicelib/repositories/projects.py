@@ -117,7 +117,7 @@ class ProjectRepository:
     ) -> tuple[list[ProjectModel], dict[str, Any] | None]:
         index = P.by_updated if sort_by == "updated_at" else P.by_created
         sort_attr = "s_upd" if sort_by == "updated_at" else "s_crt"
-        keys = list(
+        entries = list(
             index.query(
                 owner_id,
                 scan_index_forward=ascending,
@@ -127,10 +127,12 @@ class ProjectRepository:
                 consistent_read=True,
             )
         )
-        more = len(keys) > limit
-        keys = keys[:limit]
-        next_key = _cursor_key(keys[-1], sort_attr, {}) if more and keys else None
-        return self._fetch(keys, lambda p: True), next_key
+        more = len(entries) > limit
+        entries = entries[:limit]
+        next_key = _cursor_key(entries[-1], sort_attr, {}) if more and entries else None
+        # The LSIs project what a list item shows and are read consistently: the
+        # entries are the page (one Query, limit+1 items read).
+        return entries, next_key
 
     def page_for_manifest(
         self,

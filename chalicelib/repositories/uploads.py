@@ -64,7 +64,12 @@ class UploadRepository:
             )
             tx.update(
                 M(ticket.owner_id, ticket.manifest_id),
-                actions=[*content_changed(), M.updated_at.set(now)],
+                # s_upd with updated_at: the default list sorts by it and shows it.
+                actions=[
+                    *content_changed(),
+                    M.updated_at.set(now),
+                    M.s_upd.set(f"{now}#{ticket.manifest_id}"),
+                ],
                 condition=live_condition(),
             )
 

@@ -16,7 +16,7 @@ from pynamodb.indexes import GlobalSecondaryIndex, IncludeProjection
 from pynamodb.models import Model
 
 from chalicelib import config
-from chalicelib.models import ALL_MODELS
+from chalicelib.models import ALL_MODELS, LIST_FIELDS
 from infra.template import (
     DEPLOY_PARAMETERS,
     DLQ_MAX_RECEIVE_COUNT,
@@ -183,6 +183,31 @@ def test_the_manifest_table_carries_five_lsis_and_sixteen_gsis(shape):
     props = tables("dev", shape)["ManifestTable"]["Properties"]
     assert len(props["LocalSecondaryIndexes"]) == 5  # DynamoDB's limit per table
     assert len(props["GlobalSecondaryIndexes"]) == 16  # default quota: 20
+
+
+def test_each_tables_projected_attributes_stay_within_dynamodbs_quota_of_100(shape):
+    """DynamoDB refuses a table whose indexes project more than 100 non-key
+    attributes in all (INCLUDE); moto does not check it, so this does."""
+    for resource in tables("dev", shape).values():
+        props = resource["Properties"]
+        indexes = props.get("LocalSecondaryIndexes", []) + props.get("GlobalSecondaryIndexes", [])
+        projected = sum(len(i["Projection"].get("NonKeyAttributes", [])) for i in indexes)
+        assert projected <= 100, props["TableName"]
+
+
+def test_the_manifest_list_indexes_project_the_list_fields_their_keys_do_not_carry(shape):
+    props = tables("dev", shape)["ManifestTable"]["Properties"]
+    projections = {
+        i["IndexName"]: set(i["Projection"].get("NonKeyAttributes", []))
+        for i in props["LocalSecondaryIndexes"] + props["GlobalSecondaryIndexes"]
+    }
+    assert projections["owner-name"] == set(LIST_FIELDS)
+    assert projections["owner-updated_at"] == set(LIST_FIELDS) - {"updated_at"}
+    assert projections["owner-asset_count"] == set(LIST_FIELDS) - {"asset_count"}
+    by_partition = set(LIST_FIELDS) - {"updated_at", "category", "status"}
+    assert projections["category_status-updated_at"] == by_partition
+    assert projections["category-name"] == projections["pending"] == set()
+    assert sum(1 for p in projections.values() if p) == 8
 
 
 # --- bucket and queues -------------------------------------------------------------

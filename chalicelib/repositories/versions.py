@@ -27,6 +27,10 @@ R = ImageRefModel
 A = AssetModel
 L = AssetLocatorModel
 TRANSACTION_ITEMS = 100  # DynamoDB's limit per TransactWriteItems
+# Image references a freeze takes inside its own transaction (with the manifest
+# and the version item); a version with more distinct images takes the rest
+# before it (`hold_images`).
+HELD_IN_FREEZE = TRANSACTION_ITEMS - 2
 
 
 class VersionRepository:
@@ -58,13 +62,16 @@ class VersionRepository:
             next_key = {"manifest_id": {"S": last.manifest_id}, "version": {"N": str(int(last.version))}}
         return items, next_key
 
-    def freeze(self, summary: VersionModel, seen_revision: int) -> None:
+    def freeze(self, summary: VersionModel, seen_revision: int, hold: dict[str, int]) -> None:
         """Freeze the manifest's working version `summary.version` as `summary`.
 
         Conditions (all in one transaction): the manifest is live, still at that
         working version and at `seen_revision` (every content write moves the
         revision, so nothing changed since the body was read), and not frozen
-        yet; the version item does not exist. Raises `ConditionFailed` otherwise.
+        yet; the version item does not exist; each image in `hold` is still
+        shown (`ref_count > 0`), and takes those references in the same write,
+        so they are exact under retries and lost answers. Raises
+        `ConditionFailed` otherwise.
         """
         version = int(summary.version)
 
@@ -78,17 +85,20 @@ class VersionRepository:
                 & (M.frozen_version < version),
             )
             tx.save(summary, condition=V.version.does_not_exist())
+            for key, count in sorted(hold.items()):
+                tx.update(R(key), actions=[R.ref_count.add(count)], condition=R.ref_count > 0)
 
         transact(build)
 
     def hold_images(self, object_keys: list[str]) -> None:
-        """Take one reference per image for a version about to be frozen, so its
-        images are never deleted (versions are never deleted, so neither are
-        these references). `ref_count > 0`: an image nobody shows any more is
-        never revived; that can only happen when the manifest changed since it
-        was read, and then the freeze fails its revision condition anyway.
-        Raises `ConditionFailed` in that case. A crash after this only leaks a
-        reference (the image is kept), never breaks one."""
+        """Take one reference per image, before a freeze of a version with more
+        distinct images than its own transaction holds, so its images are never
+        deleted (versions are never deleted, so neither are these references).
+        `ref_count > 0`: an image nobody shows any more is never revived; that
+        only happens when the manifest changed since it was read, and then the
+        freeze fails its revision condition anyway (raises `ConditionFailed`).
+        A freeze that then fails leaks these references (the image is kept,
+        never broken): the price of versions over 98 distinct images."""
         keys = sorted(set(object_keys))
         for start in range(0, len(keys), TRANSACTION_ITEMS):
             chunk = keys[start : start + TRANSACTION_ITEMS]

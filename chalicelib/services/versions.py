@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,7 +22,7 @@ from chalicelib.repositories.assets import AssetRepository
 from chalicelib.repositories.base import ConditionFailed, utcnow
 from chalicelib.repositories.manifests import ManifestRepository
 from chalicelib.repositories.projects import ProjectRepository
-from chalicelib.repositories.versions import VersionRepository
+from chalicelib.repositories.versions import HELD_IN_FREEZE, VersionRepository
 from chalicelib.schemas import VersionListQuery
 from chalicelib.services.images import ImageLifecycle
 from chalicelib.storage import Storage
@@ -138,7 +139,9 @@ def plan_restore(current: list[AssetModel], target: list[AssetModel]) -> Restore
 
 
 def body_key(owner_prefix: str, manifest_id: str, version: int, revision: int) -> str:
-    return f"versions/{owner_prefix}/{manifest_id}/{version}-r{revision}.json"
+    """Unique per attempt: a freeze that fails can delete its own body, and never
+    touches one another attempt committed."""
+    return f"versions/{owner_prefix}/{manifest_id}/{version}-r{revision}-{uuid.uuid4().hex[:12]}.json"
 
 
 def owner_prefix(owner_id: str) -> str:
@@ -235,12 +238,17 @@ class VersionService:
                 body_sha256=hashlib.sha256(data).hexdigest(),
                 pinned_by=0,
             )
+            images = sorted(set(image_keys(assets)))
+            held_before, held_in = images[HELD_IN_FREEZE:], images[:HELD_IN_FREEZE]
             try:
-                # Before the version exists: its images are never deleted after.
-                self._versions.hold_images(image_keys(assets))
-                self._versions.freeze(summary, revision)
+                if held_before:
+                    self._versions.hold_images(held_before)
+                self._versions.freeze(summary, revision, dict.fromkeys(held_in, 1))
             except ConditionFailed:
-                continue  # the manifest changed (or a concurrent freeze won): read again
+                # Not committed (a failed condition is definite): this attempt's
+                # body is nobody's. Then read again.
+                self._store.delete(key)
+                continue
             return summary, True
         raise ConflictError("The manifest is being changed concurrently; retry")
 

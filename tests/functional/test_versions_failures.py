@@ -15,8 +15,11 @@ from typing import Any
 import pytest
 
 from chalicelib import config
-from chalicelib.models import VersionModel
+from chalicelib.models import AssetModel, ImageRefModel, VersionModel
+from chalicelib.storage import storage
+from tests.functional.test_uploads import upload
 from tests.functional.test_versions import freeze, frozen_view
+from tests.imagefactory import image_bytes
 
 WAIT_SECONDS = 120.0  # generous: a machine at load 6 is slow, never wrong
 HOLD_SECONDS = 3.0  # how long a held call waits while the test acts
@@ -80,6 +83,8 @@ def test_an_asset_write_landing_inside_a_freeze_is_wholly_in_that_version(alice,
     assert v1["assets"][0]["description"] == "during"
     assert working(alice, mid)["version"] == 1
     assert_consistent(alice, mid)
+    # The attempt that lost its race removed its own body; the committed one stays.
+    assert version_bodies(mid) == {stored_version(mid, 1).body_key}
 
 
 def test_an_asset_write_committing_after_a_freeze_starts_the_next_version(alice, faults, kit):
@@ -119,6 +124,12 @@ def test_an_asset_create_racing_a_freeze_is_counted_in_exactly_one_version(alice
 # --- lost answers and dying Lambdas ---------------------------------------------------------------
 
 
+def version_bodies(mid: str) -> set[str]:
+    store = storage()
+    listed = store.client.list_objects_v2(Bucket=store.bucket, Prefix="versions/")
+    return {o["Key"] for o in listed.get("Contents", []) if f"/{mid}/" in o["Key"]}
+
+
 def stored_version(mid: str, version: int) -> VersionModel | None:
     try:
         return VersionModel.get(mid, version, consistent_read=True)
@@ -129,10 +140,14 @@ def stored_version(mid: str, version: int) -> VersionModel | None:
 @pytest.mark.parametrize("fault", ["lose_response", "reset"])
 def test_a_freeze_whose_transaction_answer_is_lost_reports_what_was_stored(alice, faults, kit, fault):
     mid = kit["manifest_id"]
+    upload(alice, kit["hero"], image_bytes("image/png", (30, 30)))
     faults.inject(service="dynamodb", operation="TransactWriteItems", match=f"{mid}/1-r", fault=fault)
     r = alice.post(f"/api/manifests/{mid}/versions")
     assert r.status == 201, r
     assert stored_version(mid, 1) is not None
+    # The version's image reference was taken exactly once (the asset's + the version's).
+    key = AssetModel.get(mid, kit["hero"], consistent_read=True).reference_image_key
+    assert ImageRefModel.get(key, consistent_read=True).ref_count == 2
     assert alice.get(f"/api/manifests/{mid}/versions/1").status == 200
     assert freeze(alice, mid, 200) == r.json
 

@@ -84,9 +84,13 @@ TOUR = [
     "delete_image_asset",
     "delete_asset",
     "create_manifest",
+    "freeze_manifest",
+    "restore_version",
     "delete_manifest",
 ]
 WEIGHTS = {
+    "freeze_manifest": 5,
+    "restore_version": 3,
     "create_manifest": 8,
     "create_asset": 16,
     "update_asset": 10,
@@ -490,6 +494,29 @@ class ChaosClient:
         if r.told == "ok" or r.status == 404:
             self.pools.drop_project(pid)
 
+    def freeze_manifest(self) -> None:
+        mid = self.pools.pick_manifest(self.rng)
+        if mid is None:
+            return self.create_manifest()
+        r = self.send("freeze_manifest", "POST", f"/api/manifests/{mid}/versions", target=mid)
+        if r.status == 404:
+            self.pools.drop_manifest(mid)
+
+    def restore_version(self) -> None:
+        """Restore version 1 (frozen by the first pin or freeze), when there is one."""
+        mid = self.pools.pick_manifest(self.rng)
+        if mid is None:
+            return self.create_manifest()
+        r = self.send("restore_version", "POST", f"/api/manifests/{mid}/versions/1/restore", target=mid)
+        if r.status == 200:
+            # Assets come back (with their ids) and later ones go: learn the new set.
+            with self.pools.lock:
+                gone = [a for a, m in self.pools.assets.items() if m == mid]
+            for aid in gone:
+                self.pools.drop_asset(aid)
+            for asset in r.body.get("assets", []):
+                self.pools.add_asset(asset["asset_id"], mid, bool(asset.get("reference_image_url")))
+
     def delete_manifest(self) -> None:
         mid = self.pools.pick_manifest(self.rng)
         if mid is None:
@@ -550,6 +577,10 @@ class Stored:
     uploads: dict[str, dict[str, Any]]
     image_refs: dict[str, dict[str, Any]]
     objects: set[str]
+    # Frozen versions: "manifest_id#version" -> item, plus the image keys
+    # (reference and thumbnail) of every asset in its body.
+    versions: dict[str, dict[str, Any]] = field(default_factory=dict)
+    version_images: dict[str, list[tuple[str, str | None]]] = field(default_factory=dict)
 
 
 def load_stored(owner: str) -> Stored:
@@ -581,6 +612,23 @@ def load_stored(owner: str) -> Stored:
         for obj in page.get("Contents", []):
             if segment in obj["Key"].split("/"):
                 objects.add(obj["Key"])
+    versions: dict[str, dict[str, Any]] = {}
+    version_images: dict[str, list[tuple[str, str | None]]] = {}
+    for page in ddb.get_paginator("scan").paginate(
+        TableName=config.table_name("manifest-versions"), ConsistentRead=True
+    ):
+        for raw in page["Items"]:
+            item = {k: plain.deserialize(v) for k, v in raw.items()}
+            if item.get("owner_id") != owner:
+                continue
+            label = f"{item['manifest_id']}#{int(item['version'])}"
+            versions[label] = item
+            body = json.loads(s3.get_object(Bucket=config.bucket_name(), Key=item["body_key"])["Body"].read())
+            version_images[label] = [
+                (a["reference_image_key"]["S"], a.get("thumbnail_key", {}).get("S"))
+                for a in body["assets"]
+                if "reference_image_key" in a
+            ]
     return Stored(
         manifests=scan("manifests", "manifest_id"),
         assets=scan("assets", "asset_id"),
@@ -588,6 +636,8 @@ def load_stored(owner: str) -> Stored:
         uploads=scan("uploads", "upload_id"),
         image_refs=scan("image-refs", "object_key"),
         objects=objects,
+        versions=versions,
+        version_images=version_images,
     )
 
 
@@ -704,7 +754,11 @@ def check(report: Report, records: list[Record], stored: Stored) -> Report:
         "asset thumbnail object missing in S3",
         "orphan objects (no asset, no pending ticket, no ref)",
         "objects released but not deleted (image-ref at 0)",
-        "image-ref ref_count != assets showing the image",
+        "image-ref ref_count != assets showing the image + versions holding it",
+        "frozen version image missing in S3",
+        "frozen version thumbnail missing",
+        "pinned_by != live projects pinning the version",
+        "live project pins a version that is not frozen",
         "image shown by assets but no image-ref record",
         "misreported: told success, not stored",
         "misreported: told failure, stored",
@@ -781,6 +835,20 @@ def _check_counters(report: Report, s: Stored) -> None:
                 "ref_count != live projects pinning the manifest",
                 f"{mid} ref_count={m.get('ref_count')} projects={pins[mid]} deleted={is_deleted(m)}",
             )
+    version_pins = Counter(
+        f"{p['manifest_id']}#{int(p['manifest_version'])}"
+        for p in s.projects.values()
+        if p.get("manifest_id") and p.get("manifest_version") is not None
+    )
+    for label, version in s.versions.items():
+        if int(version.get("pinned_by", 0)) != version_pins[label]:
+            report.violation(
+                "pinned_by != live projects pinning the version",
+                f"{label} pinned_by={version.get('pinned_by')} projects={version_pins[label]}",
+            )
+    for label in version_pins:
+        if label not in s.versions:
+            report.violation("live project pins a version that is not frozen", label)
     for pid, p in s.projects.items():
         pinned = p.get("manifest_id")
         if not pinned:
@@ -796,7 +864,20 @@ def _check_counters(report: Report, s: Stored) -> None:
 
 def _check_images(report: Report, s: Stored) -> None:
     shown = Counter(a["reference_image_key"] for a in s.assets.values() if a.get("reference_image_key"))
+    # A frozen version holds one reference per distinct image it shows, for ever.
+    held = Counter(key for images in s.version_images.values() for key in {k for k, _ in images})
     referenced: set[str] = set()
+    for label, version in s.versions.items():
+        referenced.add(version["body_key"])
+        for image, thumb in s.version_images[label]:
+            for k, check in (
+                (image, "frozen version image missing in S3"),
+                (thumb, "frozen version thumbnail missing"),
+            ):
+                if k:
+                    referenced.add(k)
+                    if k not in s.objects:
+                        report.violation(check, f"version {label} {k}")
     for a in s.assets.values():
         for attr, check in (
             ("reference_image_key", "asset image object missing in S3"),
@@ -817,7 +898,7 @@ def _check_images(report: Report, s: Stored) -> None:
     released = {
         k
         for ref in s.image_refs.values()
-        if int(ref.get("ref_count", 0)) == 0 and not shown[ref["object_key"]]
+        if int(ref.get("ref_count", 0)) == 0 and not shown[ref["object_key"]] and not held[ref["object_key"]]
         for k in (ref.get("object_key"), ref.get("thumbnail_key"))
         if k
     }
@@ -827,14 +908,14 @@ def _check_images(report: Report, s: Stored) -> None:
         else:
             report.violation("orphan objects (no asset, no pending ticket, no ref)", key)
     for key, ref in s.image_refs.items():
-        if int(ref.get("ref_count", 0)) != shown[key]:
+        if int(ref.get("ref_count", 0)) != shown[key] + held[key]:
             report.violation(
-                "image-ref ref_count != assets showing the image",
-                f"{key} ref_count={ref.get('ref_count')} assets={shown[key]}",
+                "image-ref ref_count != assets showing the image + versions holding it",
+                f"{key} ref_count={ref.get('ref_count')} assets={shown[key]} versions={held[key]}",
             )
     zero = sum(1 for key, ref in s.image_refs.items() if int(ref.get("ref_count", 0)) == 0 and not shown[key])
     report.figures["image-ref records at 0 (awaiting collection)"] = zero
-    for key in shown:
+    for key in shown + held:
         if key not in s.image_refs:
             report.violation("image shown by assets but no image-ref record", f"{key} assets={shown[key]}")
 

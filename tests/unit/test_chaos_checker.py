@@ -169,7 +169,7 @@ def test_images_need_their_objects_and_exact_refs_and_nothing_else_may_be_left()
     records = [rec("upload_url", 201, {"upload_id": "u-2"}, target=A1)]
     assert violations(records, state) == {
         "asset thumbnail object missing in S3": 1,
-        "image-ref ref_count != assets showing the image": 1,
+        "image-ref ref_count != assets showing the image + versions holding it": 1,
         "orphan objects (no asset, no pending ticket, no ref)": 1,
     }
 
@@ -198,3 +198,27 @@ def test_objects_of_a_record_at_zero_are_told_apart_from_untracked_orphans():
     )
     records = [rec("upload_url", 201, {"upload_id": "u-1"}, target=A1)]
     assert violations(records, state) == {"objects released but not deleted (image-ref at 0)": 2}
+
+
+def test_frozen_versions_hold_their_images_and_bodies_and_count_their_pins():
+    """An image only a frozen version shows keeps its objects and one reference;
+    the version's body is referenced; pinned_by must equal the projects pinning it."""
+    img, thumb = "images/h/m/a/u.png", "thumbnails/h/m/a/u.webp"
+    body = "versions/h/m-1/1-r3-abc.json"
+    state = stored(
+        manifests={M1: manifest(ref_count=1)},
+        projects={P1: {"owner_id": "o", "project_id": P1, "manifest_id": M1, "manifest_version": 1}},
+        image_refs={img: {"object_key": img, "ref_count": 1}},
+        objects={img, thumb, body},
+        versions={f"{M1}#1": {"manifest_id": M1, "version": 1, "body_key": body, "pinned_by": 1}},
+        version_images={f"{M1}#1": [(img, thumb)]},
+    )
+    assert violations([], state) == {}
+    state.versions[f"{M1}#1"]["pinned_by"] = 0
+    state.image_refs[img]["ref_count"] = 2
+    state.objects.discard(thumb)
+    assert violations([], state) == {
+        "pinned_by != live projects pinning the version": 1,
+        "image-ref ref_count != assets showing the image + versions holding it": 1,
+        "frozen version thumbnail missing": 1,
+    }

@@ -998,12 +998,21 @@ def _check_outcomes(report: Report, api: list[Record], s: Stored) -> None:
         if r.told == "ok":
             for a in r.body.get("assets", []):
                 known_assets.setdefault(a["asset_id"], r)
+    # A restore (told ok, or unknown) sets a manifest's assets back to a frozen
+    # version: assets created since go, deleted ones and older descriptions return.
+    restored = {r.target for r in by_op["restore_version"] if r.told in ("ok", "unknown")}
+
+    def manifest_of(created: Record) -> str | None:
+        body = created.body if isinstance(created.body, dict) else {}
+        return str(body.get("manifest_id") or created.target or "")
+
     for aid, created in known_assets.items():
-        if aid not in s.assets:
+        if aid not in s.assets and manifest_of(created) not in restored:
             vanished("asset", aid, created)
     for op in ("delete_asset", "delete_image_asset"):
         for r in by_op[op]:
-            if r.told == "ok" and (r.target or "") in s.assets:
+            stored_asset = s.assets.get(r.target or "")
+            if r.told == "ok" and stored_asset is not None and stored_asset["manifest_id"] not in restored:
                 report.violation(told_ok, r.brief())
 
     # Updates carry a marker (asset description, project prompt): the stored one names the last applied write.
@@ -1014,6 +1023,8 @@ def _check_outcomes(report: Report, api: list[Record], s: Stored) -> None:
             for r in by_op[op]:
                 by_target[r.target or ""].append(r)
         for item_id, item in items.items():
+            if kind == "asset" and item.get("manifest_id") in restored:
+                continue  # a restore may have put an older description back
             writer = by_marker.get(item.get(attr))
             if writer is not None and writer.target != item_id:
                 writer = None  # inherited by a copy from its source

@@ -281,6 +281,8 @@ EDITS = {
     "asset delete": lambda api, k: api.delete(f"/api/assets/{k['car']}"),
     "reorder": lambda api, k: api.put(f"/api/assets/{k['car']}", {"sort_order": -5}),
     "image replace": lambda api, k: upload(api, k["hero"], image_bytes("image/png", (64, 64))),
+    # Not the manifest's first image, so only the upload's own write can bump the version.
+    "image upload": lambda api, k: upload(api, k["car"], image_bytes("image/png", (64, 64))),
     "restore": lambda api, k: api.post(f"/api/manifests/{k['manifest_id']}/versions/1/restore"),
 }
 

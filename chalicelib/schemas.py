@@ -73,6 +73,14 @@ class AssetType(StrEnum):
     OTHER = "OTHER"
 
 
+class AssetSource(StrEnum):
+    """How an asset came to be: through the API (uploaded) or by the pipeline."""
+
+    UPLOADED = "uploaded"
+    DETECTED = "detected"
+    EXTRACTED = "extracted"
+
+
 TAG_PREFIXES: dict[str, str] = {
     "CHARACTER": "CHAR",
     "OBJECT": "OBJ",
@@ -162,7 +170,7 @@ class AssetResponse(_Output):
     reference_image_url: str | None
     thumbnail_url: str | None
     description: str | None
-    source: str
+    source: AssetSource
     sort_order: int
     created_at: str
     updated_at: str
@@ -175,10 +183,19 @@ class AssetResponse(_Output):
     revision: int = Field(description="Edit counter; the ETag is its quoted value")
 
 
+class ProcessingProgress(_Output):
+    uploads_total: int
+    uploads_processed: int
+    crops_total: int
+    crops_reverse_prompted: int
+    face_merges_completed: int
+    current_step: str | None
+
+
 class ManifestDetail(ManifestListItem):
-    processing_progress: float | None
+    processing_progress: ProcessingProgress | None
     contact_sheet_url: str | None
-    total_processing_cost: float | None
+    total_processing_cost: float = 0.0
     parent_manifest_id: str | None
     source_video_duration: float | None
     assets: list[AssetResponse]

@@ -51,7 +51,7 @@ class AssetService:
             manifest_tag=tag,
             user_tags=list(data.user_tags),
             description=data.description,
-            source="manual",
+            source="uploaded",
             sort_order=0,
             created_at=now,
             updated_at=now,

@@ -118,6 +118,51 @@ def _field_errors(exc: ValidationError, prefix: str) -> list[dict[str, Any]]:
     ]
 
 
+def _field_name(loc: tuple[Any, ...] | list[Any]) -> str:
+    """("tags", 3) -> "tags[3]"; the client shows this next to the reason."""
+    name = ""
+    for part in loc:
+        name += f"[{part}]" if isinstance(part, int) else (f".{part}" if name else str(part))
+    return name
+
+
+def _reason(err: Mapping[str, Any]) -> str:
+    """pydantic's error as a short reason a person can act on (no input echoed)."""
+    kind, ctx = err["type"], err.get("ctx") or {}
+    if kind in ("enum", "literal_error") and "expected" in ctx:
+        choices = re.findall(r"'([^']*)'", str(ctx["expected"]))
+        return "must be one of " + ", ".join(choices)
+    if kind == "missing":
+        return "is required"
+    if kind == "extra_forbidden":
+        return "is not a known field"
+    if kind == "string_too_long":
+        return f"must be at most {ctx.get('max_length')} characters"
+    if kind == "string_too_short":
+        return (
+            "must not be empty"
+            if ctx.get("min_length") == 1
+            else f"must be at least {ctx.get('min_length')} characters"
+        )
+    if kind == "too_long":
+        return f"must have at most {ctx.get('max_length')} items"
+    if kind in ("greater_than_equal", "greater_than", "less_than_equal", "less_than"):
+        bound = {"greater_than_equal": ">=", "greater_than": ">", "less_than_equal": "<=", "less_than": "<"}
+        limit = next(iter(ctx.values()), "")
+        return f"must be {bound[kind]} {limit}"
+    msg = str(err["msg"])
+    msg = msg.removeprefix("Value error, ")
+    return msg[:1].lower() + msg[1:]
+
+
+def describe_errors(exc: ValidationError, prefix: str) -> str:
+    """`detail` for a 422: each field and what is wrong with it, joined by "; "."""
+    parts = []
+    for err in exc.errors(include_url=False, include_input=False):
+        parts.append(f"{_field_name(err['loc']) or prefix}: {_reason(err)}")
+    return "; ".join(dict.fromkeys(parts))  # a union type can repeat the same line
+
+
 def parse_body(request: Any, model: type[BaseModel]) -> BaseModel:
     content_type = (request.headers.get("content-type") or "").split(";")[0].strip().lower()
     raw = request.raw_body or b""
@@ -133,13 +178,13 @@ def parse_body(request: Any, model: type[BaseModel]) -> BaseModel:
         raise BadRequestError("JSON body nested too deeply") from exc
     if not isinstance(data, dict):
         raise ValidationFailedError(
-            "Request body must be a JSON object",
+            "body: must be a JSON object",
             [{"loc": ["body"], "msg": "Input should be an object", "type": "dict_type"}],
         )
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        raise ValidationFailedError("Invalid request body", _field_errors(exc, "body")) from exc
+        raise ValidationFailedError(describe_errors(exc, "body"), _field_errors(exc, "body")) from exc
 
 
 def parse_form_file(request: Any, field_name: str = "file") -> Any:
@@ -169,7 +214,7 @@ def parse_form_file(request: Any, field_name: str = "file") -> Any:
     except multipart.MultipartError as exc:
         raise BadRequestError("Malformed multipart body") from exc
     raise ValidationFailedError(
-        "Missing file field",
+        f"{field_name}: is required (a multipart/form-data file field)",
         [{"loc": ["body", field_name], "msg": "Field required", "type": "missing"}],
     )
 
@@ -181,14 +226,14 @@ def parse_query(request: Any, model: type[BaseModel]) -> BaseModel:
         values = multi.getlist(key) if hasattr(multi, "getlist") else [multi[key]]
         if len(values) > 1:
             raise ValidationFailedError(
-                "Invalid query parameters",
+                f"{key}: given more than once",
                 [{"loc": ["query", key], "msg": "Given more than once", "type": "duplicate"}],
             )
         params[key] = values[0]
     try:
         return model.model_validate(params)
     except ValidationError as exc:
-        raise ValidationFailedError("Invalid query parameters", _field_errors(exc, "query")) from exc
+        raise ValidationFailedError(describe_errors(exc, "query"), _field_errors(exc, "query")) from exc
 
 
 _UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
@@ -320,7 +365,7 @@ def api_route(
                     kwargs["query"] = parse_query(request, query)
                 elif request.query_params:
                     raise ValidationFailedError(
-                        "This route takes no query parameters",
+                        "; ".join(f"{k}: this route takes no query parameters" for k in request.query_params),
                         [
                             {"loc": ["query", k], "msg": "Unknown parameter", "type": "extra_forbidden"}
                             for k in request.query_params

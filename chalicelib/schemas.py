@@ -135,7 +135,20 @@ class ManifestListQuery(_Input):
     status: ManifestStatus | None = None
     sort_by: SortBy = "updated_at"
     sort_order: SortOrderParam = "desc"
-    limit: Annotated[int, Field(ge=1, le=200)] = 50
+    limit: (
+        Annotated[
+            int,
+            Field(
+                ge=1,
+                le=200,
+                description=(
+                    "Page size. Without it the whole library is answered, up to "
+                    "LIBRARY_CAP (1000) manifests; beyond that, X-Next-Cursor and Link lead on."
+                ),
+            ),
+        ]
+        | None
+    ) = None
     cursor: Cursor | None = None
 
 

@@ -241,7 +241,9 @@ class ManifestRepository:
 
         Reads limit+1 index keys (to know whether more remain) and then exactly
         the page's items from the base table, consistently, so a stale index
-        entry never shows stale or deleted data.
+        entry never shows stale or deleted data. PynamoDB splits the BatchGetItem
+        into 100 keys a call (and re-asks for unprocessed keys), so the whole
+        library (limit = LIBRARY_CAP) costs 1 Query + cap/100 BatchGetItem.
         """
         if category and status:
             scope, hash_key = "category_status", f"{owner_id}#{category}#{status}"

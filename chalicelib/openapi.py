@@ -88,7 +88,10 @@ def _parameters(ep: Endpoint) -> list[dict[str, Any]]:
         schema = ep.query.model_json_schema(ref_template=REF)
         required = set(schema.get("required", []))
         for name, prop in schema.get("properties", {}).items():
-            params.append({"name": name, "in": "query", "required": name in required, "schema": prop})
+            param = {"name": name, "in": "query", "required": name in required, "schema": prop}
+            if "description" in prop:
+                param["description"] = prop["description"]
+            params.append(param)
     if ep.if_match:
         params.append(IF_MATCH)
     if ep.idempotent:

@@ -135,20 +135,13 @@ class ManifestListQuery(_Input):
     status: ManifestStatus | None = None
     sort_by: SortBy = "updated_at"
     sort_order: SortOrderParam = "desc"
-    limit: (
-        Annotated[
-            int,
-            Field(
-                ge=1,
-                le=200,
-                description=(
-                    "Page size. Without it the whole library is answered, up to "
-                    "LIBRARY_CAP (1000) manifests; beyond that, X-Next-Cursor and Link lead on."
-                ),
-            ),
-        ]
-        | None
-    ) = None
+    limit: Annotated[int, Field(ge=1, le=200)] | None = Field(
+        None,
+        description=(
+            "Page size (1-200). Without it the whole library is answered, up to "
+            "LIBRARY_CAP (default 1000) manifests; beyond that, X-Next-Cursor and Link lead on."
+        ),
+    )
     cursor: Cursor | None = None
 
 

@@ -58,3 +58,11 @@ def test_a_filtered_whole_library_read_pages_the_same_way(big_library):
     everything = api.get(url("/api/manifests", category="CHARACTERS")).json
     assert 700 < len(everything) <= CAP  # three in four seeded manifests are CHARACTERS
     assert all(m["category"] == "CHARACTERS" for m in everything)
+
+
+def test_openapi_documents_the_default(anonymous):
+    doc = anonymous.get("/api/openapi.json").json
+    params = {p["name"]: p for p in doc["paths"]["/api/manifests"]["get"]["parameters"]}
+    assert "whole library" in params["limit"]["description"]
+    assert "1000" in params["limit"]["description"]
+    assert params["limit"]["required"] is False

@@ -10,7 +10,7 @@ from chalice import Chalice
 
 from chalicelib import config, observability
 from chalicelib.http import add_standard_headers, normalize_error_body
-from chalicelib.routes import assets, manifests, projects, system, uploads
+from chalicelib.routes import assets, fallback, manifests, projects, system, uploads
 
 app = Chalice(app_name="vidpipe-manifests")
 app.debug = False  # never send tracebacks, whatever the stage
@@ -20,6 +20,8 @@ app.api.binary_types.append("multipart/form-data")
 
 for blueprint in (system.bp, manifests.bp, assets.bp, projects.bp, uploads.bp):
     app.register_blueprint(blueprint, url_prefix="/api")
+# Last: 404 for unknown paths, 405 + Allow for known paths with another method.
+app.register_blueprint(fallback.blueprint())
 
 
 observability.configure()

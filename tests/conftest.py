@@ -215,7 +215,7 @@ def local_server(backend: dict[str, str], page_site: tuple[str, Path]) -> Iterat
         try:
             if requests.get(f"{base}/api/health", timeout=2).status_code == 200:
                 break
-        except requests.ConnectionError:
+        except (requests.ConnectionError, requests.Timeout):  # a loaded machine: the first import is slow
             pass
         if proc.poll() is not None or time.monotonic() > deadline:
             proc.kill()

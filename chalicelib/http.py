@@ -67,6 +67,13 @@ class Page(NamedTuple):
     next_cursor: str | None = None
 
 
+class Redirect(NamedTuple):
+    """A 3xx answer: Location plus the same URL in a small JSON body."""
+
+    body: BaseModel
+    location: str
+
+
 class Endpoint(NamedTuple):
     """What the OpenAPI generator needs to know about one route."""
 
@@ -266,6 +273,9 @@ def _rendered(request: Any, result: Any, status: int) -> dict[str, Any]:
             headers["X-Next-Cursor"] = result.next_cursor
             headers["Link"] = _next_link(request, result.next_cursor)
         result = result.items
+    if isinstance(result, Redirect):
+        headers["Location"] = result.location
+        result = result.body
     revision = getattr(result, "revision", None)
     if isinstance(result, BaseModel) and isinstance(revision, int):
         headers["ETag"] = etag(revision)

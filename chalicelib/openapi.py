@@ -88,6 +88,7 @@ def _parameters(ep: Endpoint) -> list[dict[str, Any]]:
         schema = ep.query.model_json_schema(ref_template=REF)
         required = set(schema.get("required", []))
         for name, prop in schema.get("properties", {}).items():
+            prop = _without_null(prop)
             param = {"name": name, "in": "query", "required": name in required, "schema": prop}
             if "description" in prop:
                 param["description"] = prop["description"]
@@ -97,6 +98,18 @@ def _parameters(ep: Endpoint) -> list[dict[str, Any]]:
     if ep.idempotent:
         params.append(IDEMPOTENCY_KEY)
     return params
+
+
+def _without_null(prop: dict[str, Any]) -> dict[str, Any]:
+    """An optional query parameter is absent, never null: `X | None` -> X."""
+    members = prop.get("anyOf")
+    if not members:
+        return prop
+    rest = [m for m in members if m != {"type": "null"}]
+    if len(rest) != 1 or len(rest) == len(members):
+        return prop
+    merged = {k: v for k, v in prop.items() if k != "anyOf" and not (k == "default" and v is None)}
+    return {**rest[0], **merged}
 
 
 def _has_revision(model: type[BaseModel] | None) -> bool:
@@ -111,6 +124,8 @@ def _operation(ep: Endpoint) -> dict[str, Any]:
     headers: dict[str, Any] = {}
     if not is_list and _has_revision(model):
         headers["ETag"] = {**ETAG_HEADER, "required": True}
+    if 300 <= ep.status < 400:
+        headers["Location"] = {"schema": {"type": "string"}, "required": True, "description": "Signed URL"}
     if ep.paginated:
         headers = {
             "X-Next-Cursor": {"schema": {"type": "string"}, "description": "Cursor of the next page"},
@@ -118,7 +133,7 @@ def _operation(ep: Endpoint) -> dict[str, Any]:
         }
     responses: dict[str, Any] = {
         str(ep.status): {
-            "description": "Success",
+            "description": "Redirect" if 300 <= ep.status < 400 else "Success",
             "headers": headers,
             "content": {"application/json": {"schema": schema}},
         }

@@ -33,6 +33,15 @@ def _signed_url(key: str | None) -> str | None:
     return storage().image_url(key)
 
 
+def fresh_image_url(key: str) -> str:
+    """A newly signed GET URL for the stable image address (never a cached one)."""
+    from chalicelib.storage import storage
+
+    url = storage().image_url(key, fresh=True)
+    assert url is not None  # a key was given
+    return url
+
+
 def _num(value: float | int | None) -> float | None:
     return None if value is None else float(value)
 

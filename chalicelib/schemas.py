@@ -234,6 +234,14 @@ class AssetUpdate(_Input):
     _no_null = field_validator("name", "asset_type", "user_tags", "sort_order", mode="before")(_not_null)
 
 
+class ImageQuery(_Input):
+    variant: Literal["original", "thumbnail"] = "original"
+
+
+class ImageRedirect(_Output):
+    url: str = Field(description="The signed URL, also in Location (valid IMAGE_URL_TTL_SECONDS)")
+
+
 class AssetDeleted(_Output):
     status: Literal["deleted"] = "deleted"
     asset_id: str

@@ -90,6 +90,7 @@ class Endpoint(NamedTuple):
     if_match: bool = False
     idempotent: bool = False
     errors: tuple[int, ...] = ()
+    tag: str = ""  # the OpenAPI tag: the routes module it lives in
 
 
 ENDPOINTS: list[Endpoint] = []
@@ -354,6 +355,7 @@ def api_route(
             form_file=form_file,
             if_match=if_match,
             idempotent=idempotent,
+            tag=str(getattr(bp, "_import_name", "")).rsplit(".", 1)[-1],
         )
         ENDPOINTS.append(endpoint)
 
@@ -454,6 +456,36 @@ def normalize_error_body(response: Response) -> Response:
     return response
 
 
+_SANE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
+
+
+def request_id_for(request: Any) -> str:
+    """The caller's X-Request-Id when it is sane (it reaches our logs and headers
+    verbatim, so nothing that could forge a log field or a header), else a new one."""
+    sent = request.headers.get("x-request-id") if request is not None else None
+    if sent and _SANE_REQUEST_ID.match(sent):
+        return str(sent)
+    import uuid
+
+    return str(uuid.uuid4())
+
+
+def add_request_id(response: Response, request_id: str) -> Response:
+    """X-Request-Id on every answer; in 5xx bodies too, so a user can quote it."""
+    response.headers["X-Request-Id"] = request_id
+    if response.status_code >= 500:
+        body = response.body
+        if isinstance(body, (str, bytes)):
+            try:
+                body = json.loads(body)
+            except ValueError:
+                body = None
+        if isinstance(body, dict):
+            response.body = json.dumps({**body, "request_id": request_id}, separators=(",", ":"))
+            response.headers["Content-Type"] = "application/json"
+    return response
+
+
 def add_standard_headers(request: Any, response: Response) -> Response:
     """Security headers on every answer, and CORS for allow-listed origins only."""
     headers = response.headers
@@ -462,6 +494,6 @@ def add_standard_headers(request: Any, response: Response) -> Response:
     origin = request.headers.get("origin") if request is not None else None
     if origin and origin in config.cors_origins():
         headers["Access-Control-Allow-Origin"] = origin
-        headers["Access-Control-Expose-Headers"] = "X-Next-Cursor, Link, ETag"
+        headers["Access-Control-Expose-Headers"] = "X-Next-Cursor, Link, ETag, X-Request-Id"
         headers["Vary"] = "Origin"
     return response

@@ -28,6 +28,28 @@ ERROR_TEXT = {
 }
 
 
+DESCRIPTION = """Production manifests for the VidPipe pipeline: manifests, their assets and
+images, and the projects that pin a manifest version.
+
+- Authentication: `Authorization: Bearer <JWT>` on every route but health, docs and this document.
+- Errors: `{"detail": "<field>: <reason>; ...", "errors": [{"loc", "msg", "type"}]}`; a failing
+  dependency is 503 with Retry-After; every answer carries `X-Request-Id` (yours, if it is at most
+  128 characters of `[A-Za-z0-9._-]`, else a generated one), also in 5xx bodies as `request_id`.
+- Lists: `GET /api/manifests` without `limit` answers the whole library up to 1000 manifests;
+  further pages (and pages of `limit`) continue with `X-Next-Cursor` / `Link: rel="next"`.
+- Writes: `If-Match` with the ETag of a read; creating POSTs take `Idempotency-Key`.
+- Large answers are gzip-compressed when the request sends `Accept-Encoding: gzip`.
+- Human-readable docs: `GET /api/docs`.
+"""
+TAGS = {
+    "manifests": "Manifests: create, list (whole library or pages), detail, edit, duplicate, delete",
+    "assets": "Assets of a manifest, and the stable image address",
+    "uploads": "Attaching images: presigned PUT + upload-complete, or a small multipart upload",
+    "projects": "Projects that pin a manifest version (a pinned manifest cannot be deleted)",
+    "system": "Health and this document",
+}
+
+
 def _response_model(response: Any) -> tuple[type[BaseModel] | None, bool]:
     if get_origin(response) is list:
         return get_args(response)[0], True
@@ -159,6 +181,7 @@ def _operation(ep: Endpoint) -> dict[str, Any]:
         responses["412"]["headers"] = {"ETag": ETAG_HEADER}
     op: dict[str, Any] = {
         "operationId": f"{ep.method.lower()}_{re.sub(r'[^a-z0-9]+', '_', ep.path.lower()).strip('_')}",
+        "tags": [ep.tag] if ep.tag else [],
         "summary": ep.summary,
         "parameters": _parameters(ep),
         "responses": responses,
@@ -214,9 +237,14 @@ def document() -> dict[str, Any]:
     paths: dict[str, dict[str, Any]] = {}
     for ep in ENDPOINTS:
         paths.setdefault(ep.path, {})[ep.method.lower()] = _operation(ep)
+    used = {ep.tag for ep in ENDPOINTS}
     return {
         "openapi": "3.1.0",
-        "info": {"title": "vidpipe-manifests", "version": "1.0.0"},
+        "info": {"title": "vidpipe-manifests", "version": "1.0.0", "description": DESCRIPTION},
+        # Relative to this document (/api/openapi.json locally, /<stage>/api/openapi.json
+        # on AWS), so "Try it out" calls the deployment that served it.
+        "servers": [{"url": "..", "description": "The deployment that served this document"}],
+        "tags": [{"name": name, "description": text} for name, text in TAGS.items() if name in used],
         "paths": paths,
         "components": {
             "schemas": definitions.get("$defs", {}),

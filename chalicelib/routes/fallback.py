@@ -55,7 +55,7 @@ def _method_not_allowed_view(path: str, allow: list[str]) -> Any:
         )
 
     method_not_allowed.__name__ = f"method_not_allowed_{re.sub(r'[^a-zA-Z0-9]+', '_', path).strip('_')}"
-    method_not_allowed.__fallback__ = True  # type: ignore[attr-defined]  # not an API operation
+    method_not_allowed.__not_an_operation__ = True  # type: ignore[attr-defined]
     return method_not_allowed
 
 
@@ -64,7 +64,7 @@ def _catch_all_view(depth: int) -> Any:
         return not_found()
 
     unknown_route.__name__ = f"unknown_route_{depth}"
-    unknown_route.__fallback__ = True  # type: ignore[attr-defined]  # not an API operation
+    unknown_route.__not_an_operation__ = True  # type: ignore[attr-defined]
     return unknown_route
 
 

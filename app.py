@@ -9,7 +9,13 @@ from typing import Any
 from chalice import Chalice
 
 from chalicelib import config, observability
-from chalicelib.http import add_request_id, add_standard_headers, normalize_error_body, request_id_for
+from chalicelib.http import (
+    add_request_id,
+    add_standard_headers,
+    fit_response,
+    normalize_error_body,
+    request_id_for,
+)
 from chalicelib.routes import assets, docs, fallback, manifests, projects, system, uploads
 
 app = Chalice(app_name="vidpipe-manifests")
@@ -32,7 +38,7 @@ def standard_headers(event: Any, get_response: Any) -> Any:
     started = time.perf_counter()
     request_id = request_id_for(event)
     response = add_standard_headers(event, normalize_error_body(get_response(event)))
-    response = add_request_id(response, request_id)
+    response = fit_response(event, add_request_id(response, request_id))  # gzip when accepted
     observability.log_request(event, response.status_code, started, request_id)
     return response
 

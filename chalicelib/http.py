@@ -486,6 +486,89 @@ def add_request_id(response: Response, request_id: str) -> Response:
     return response
 
 
+# --- response size: gzip, and Lambda's 6 MB limit ----------------------------------
+
+# Lambda returns at most 6 MiB of response payload (the JSON envelope with the
+# body inside: base64 for binary bodies). Keep room for the headers.
+LAMBDA_PAYLOAD_LIMIT = 6 * 1024 * 1024
+RESPONSE_BODY_BUDGET = LAMBDA_PAYLOAD_LIMIT - 64 * 1024
+MIN_COMPRESS_BYTES = 1024  # smaller answers gain nothing from gzip
+
+
+class CompressedResponse(Response):  # type: ignore[misc]
+    """A gzip body. Lambda carries bytes as base64 with isBase64Encoded; API
+    Gateway decodes it back for the client (binaryMediaTypes `*/*`, set in
+    infra/template.py), and so do `chalice local` and the test client."""
+
+    def to_dict(self, binary_types: list[str] | None = None) -> dict[str, Any]:
+        import base64
+
+        response: dict[str, Any] = super().to_dict(None)
+        response["body"] = base64.b64encode(self.body).decode("ascii")
+        response["isBase64Encoded"] = True
+        return response
+
+
+def accepts_gzip(header: str | None) -> bool:
+    """Accept-Encoding names gzip (or *) without q=0."""
+    for part in (header or "").lower().split(","):
+        coding, _, params = part.strip().partition(";")
+        if coding.strip() in ("gzip", "*"):
+            q = params.strip().removeprefix("q=") if params.strip().startswith("q=") else "1"
+            try:
+                if float(q) > 0:
+                    return True
+            except ValueError:
+                return False
+    return False
+
+
+def _text_payload_bytes(body: str) -> int:
+    """What a text body weighs inside the Lambda envelope (JSON-escaped, as the
+    runtime serialises it: non-ASCII characters become \\uXXXX)."""
+    return len(json.dumps(body))
+
+
+def fit_response(request: Any, response: Response) -> Response:
+    """gzip bodies over 1 KB when the client accepts it; refuse (406, naming the
+    size) an answer that would not fit Lambda's payload limit either way, rather
+    than let API Gateway answer an opaque 502.
+
+    Measured at the maximum (500 assets, every field at its longest, two signed
+    URLs each): tests/functional/test_response_size.py."""
+    body = response.body
+    if isinstance(body, dict):
+        body = json.dumps(body, separators=(",", ":"))
+    if not isinstance(body, str) or response.headers.get("Content-Encoding"):
+        return response
+    raw = body.encode("utf-8")
+    if len(raw) < MIN_COMPRESS_BYTES:
+        return response
+    vary = [v.strip() for v in str(response.headers.get("Vary", "")).split(",") if v.strip()]
+    response.headers["Vary"] = ", ".join([*vary, "Accept-Encoding"])
+    gzip_ok = accepts_gzip(request.headers.get("accept-encoding") if request is not None else None)
+    if gzip_ok:
+        import gzip
+
+        packed = gzip.compress(raw, compresslevel=6, mtime=0)
+        if (len(packed) + 2) // 3 * 4 <= RESPONSE_BODY_BUDGET:  # base64 in the envelope
+            compressed = CompressedResponse(
+                body=packed, status_code=response.status_code, headers=response.headers
+            )
+            compressed.headers["Content-Encoding"] = "gzip"
+            return compressed
+    elif _text_payload_bytes(body) <= RESPONSE_BODY_BUDGET:
+        return response
+    log.warning("an answer of %d bytes does not fit the Lambda payload limit", len(raw))
+    hint = "" if gzip_ok else "; ask with Accept-Encoding: gzip"
+    detail = f"The answer is {len(raw)} bytes, more than Lambda returns ({LAMBDA_PAYLOAD_LIMIT}){hint}"
+    too_big = json_response({"detail": detail}, 406)
+    for name in ("X-Request-Id", "Vary", "Access-Control-Allow-Origin", "Access-Control-Expose-Headers"):
+        if name in response.headers:
+            too_big.headers[name] = response.headers[name]
+    return too_big
+
+
 def add_standard_headers(request: Any, response: Response) -> Response:
     """Security headers on every answer, and CORS for allow-listed origins only."""
     headers = response.headers
@@ -495,5 +578,6 @@ def add_standard_headers(request: Any, response: Response) -> Response:
     if origin and origin in config.cors_origins():
         headers["Access-Control-Allow-Origin"] = origin
         headers["Access-Control-Expose-Headers"] = "X-Next-Cursor, Link, ETag, X-Request-Id"
-        headers["Vary"] = "Origin"
+        vary = [v.strip() for v in str(headers.get("Vary", "")).split(",") if v.strip()]
+        headers["Vary"] = ", ".join(["Origin", *vary])
     return response

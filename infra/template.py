@@ -51,6 +51,7 @@ GATEWAY_ERROR_BODY = '{"detail":$context.error.messageString,"errors":[]}'
 # Authentication Token", and with an Authorization header its message quotes the
 # whole header: answer 404 in our shape, with a constant body that echoes nothing.
 NOT_FOUND_RESPONSE_TYPE = "MISSING_AUTHENTICATION_TOKEN"
+BINARY_MEDIA_TYPES = ["*/*"]
 NOT_FOUND_BODY = '{"detail":"Not Found"}'
 
 # Deploy-time settings: CloudFormation parameters merged into every function's
@@ -494,7 +495,14 @@ def build_template(stage: Stage, shape: AppShape) -> dict[str, Any]:
     if shape.has_rest_api:
         resources["RestAPI"] = {
             "Properties": {
-                "DefinitionBody": {"x-amazon-apigateway-gateway-responses": gateway_responses(stage)}
+                "DefinitionBody": {
+                    "x-amazon-apigateway-gateway-responses": gateway_responses(stage),
+                    # Every media type: API Gateway then decodes any base64 body the Lambda
+                    # returns (gzip answers, chalicelib.http.fit_response) and passes request
+                    # bodies base64, which Chalice's Request decodes; text answers
+                    # (isBase64Encoded false) pass through unchanged.
+                    "x-amazon-apigateway-binary-media-types": BINARY_MEDIA_TYPES,
+                }
             }
         }
     outputs = {

@@ -12,7 +12,7 @@ from pydantic.json_schema import models_json_schema
 from chalicelib import config
 from chalicelib.http import ENDPOINTS, Endpoint
 from chalicelib.idempotency import MAX_KEY_LENGTH
-from chalicelib.schemas import ErrorBody
+from chalicelib.schemas import ErrorBody, ManifestDetail
 
 REF = "#/components/schemas/{model}"
 ERROR_TEXT = {
@@ -22,6 +22,7 @@ ERROR_TEXT = {
     409: "Conflicts with the current state, or a concurrent change (retry)",
     412: "If-Match precondition failed",
     413: "Body too large",
+    406: "The answer would not fit Lambda's 6 MB response limit (send Accept-Encoding: gzip)",
     415: "Unsupported media type",
     422: "Invalid values (body, query parameters, or an unknown query parameter)",
     503: "A dependency is unreachable",
@@ -68,6 +69,11 @@ def _models() -> list[tuple[type[BaseModel], Any]]:
     return list(seen.values())
 
 
+REQUEST_ID_HEADER = {
+    "schema": {"type": "string", "maxLength": 128},
+    "required": True,
+    "description": "The request's X-Request-Id if it sent a sane one, else a generated one",
+}
 ETAG_HEADER = {"schema": {"type": "string"}, "description": "Strong ETag of the current revision"}
 IF_MATCH = {
     "name": "If-Match",
@@ -172,6 +178,8 @@ def _operation(ep: Endpoint) -> dict[str, Any]:
         codes.update({400, 412})  # 400: more than one ETag in If-Match
     if ep.idempotent:
         codes.update({409, 422, 503})  # key in use / reused with another request / store down
+    if ep.method == "GET" and (is_list or model is ManifestDetail):
+        codes.add(406)  # up to 500 assets or LIBRARY_CAP manifests: http.fit_response
     for code in sorted(codes):
         responses[str(code)] = {
             "description": ERROR_TEXT[code],
@@ -179,6 +187,8 @@ def _operation(ep: Endpoint) -> dict[str, Any]:
         }
     if ep.if_match:
         responses["412"]["headers"] = {"ETag": ETAG_HEADER}
+    for response in responses.values():
+        response["headers"] = {**response.get("headers", {}), "X-Request-Id": REQUEST_ID_HEADER}
     op: dict[str, Any] = {
         "operationId": f"{ep.method.lower()}_{re.sub(r'[^a-z0-9]+', '_', ep.path.lower()).strip('_')}",
         "tags": [ep.tag] if ep.tag else [],

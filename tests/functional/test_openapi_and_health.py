@@ -88,7 +88,7 @@ def test_the_document_is_generated_from_the_validating_models(document):
     params = {p["name"]: p for p in listing["parameters"]}
     assert set(params) == {"category", "status", "sort_by", "sort_order", "limit", "cursor"}
     assert params["limit"]["schema"]["maximum"] == 200
-    assert set(listing["responses"]["200"]["headers"]) == {"X-Next-Cursor", "Link"}
+    assert set(listing["responses"]["200"]["headers"]) == {"X-Next-Cursor", "Link", "X-Request-Id"}
 
 
 def test_secured_operations_declare_the_bearer_scheme(document):

@@ -113,3 +113,14 @@ def test_the_document_has_a_description_servers_and_tags(anonymous):
     assert doc["paths"]["/api/assets/{asset_id}/upload-url"]["post"]["tags"] == ["uploads"]
     assert doc["paths"]["/api/manifests"]["get"]["tags"] == ["manifests"]
     assert "/api/docs" not in doc["paths"]
+
+
+def test_the_document_promises_the_request_id_and_the_406_where_they_can_occur(anonymous):
+    doc = anonymous.get("/api/openapi.json").json
+    for path, ops in doc["paths"].items():
+        for method, op in ops.items():
+            for status, response in op["responses"].items():
+                assert response["headers"]["X-Request-Id"]["required"] is True, (method, path, status)
+    assert "406" in doc["paths"]["/api/manifests/{manifest_id}"]["get"]["responses"]
+    assert "406" in doc["paths"]["/api/manifests"]["get"]["responses"]
+    assert "406" not in doc["paths"]["/api/manifests"]["post"]["responses"]

@@ -9,8 +9,14 @@ from typing import Any
 from chalice import Chalice
 
 from chalicelib import config, observability
-from chalicelib.http import add_standard_headers, normalize_error_body
-from chalicelib.routes import assets, manifests, projects, system, uploads, versions
+from chalicelib.http import (
+    add_request_id,
+    add_standard_headers,
+    fit_response,
+    normalize_error_body,
+    request_id_for,
+)
+from chalicelib.routes import assets, docs, fallback, manifests, projects, system, uploads, versions
 
 app = Chalice(app_name="vidpipe-manifests")
 app.debug = False  # never send tracebacks, whatever the stage
@@ -18,8 +24,10 @@ app.log.setLevel(logging.INFO)
 # The multipart upload route reads raw bytes; API Gateway base64-encodes them.
 app.api.binary_types.append("multipart/form-data")
 
-for blueprint in (system.bp, manifests.bp, assets.bp, projects.bp, uploads.bp, versions.bp):
+for blueprint in (system.bp, docs.bp, manifests.bp, assets.bp, projects.bp, uploads.bp, versions.bp):
     app.register_blueprint(blueprint, url_prefix="/api")
+# Last: 404 for unknown paths, 405 + Allow for known paths with another method.
+app.register_blueprint(fallback.blueprint())
 
 
 observability.configure()
@@ -28,8 +36,10 @@ observability.configure()
 @app.middleware("http")
 def standard_headers(event: Any, get_response: Any) -> Any:
     started = time.perf_counter()
+    request_id = request_id_for(event)
     response = add_standard_headers(event, normalize_error_body(get_response(event)))
-    observability.log_request(event, response.status_code, started)
+    response = fit_response(event, add_request_id(response, request_id))  # gzip when accepted
+    observability.log_request(event, response.status_code, started, request_id)
     return response
 
 

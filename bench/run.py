@@ -40,7 +40,8 @@ from bench import importtime, seed  # noqa: E402
 from bench.instrument import DynamoDBMeter, Usage  # noqa: E402
 
 RESULTS = ROOT / "bench" / "RESULTS.md"
-PAGE = 50  # the API's default page size
+PAGE = 50  # the page size the list rows ask for (`limit`)
+LIBRARY = 1000  # the whole-library row: manifests of its owner (= config.library_cap())
 NOISE_OWNERS = 50
 DUPLICATE_ASSETS = 100
 IMPORT_GOAL = 1.15
@@ -141,11 +142,11 @@ def operations(bench: Bench, seeded: list[str], source: str) -> list[Op]:
     `source` the one holding DUPLICATE_ASSETS assets."""
     asset_target = seeded[0]
     doomed = iter(seeded[1:])
-    _, headers, _ = bench.call("GET", "/api/manifests")
+    q = f"/api/manifests?limit={PAGE}&"  # without limit the list is the whole library (library_bench)
+    _, headers, _ = bench.call("GET", q[:-1])
     if not headers.get("x-next-cursor"):
         raise RuntimeError("the first list page has no next cursor")
     cursor = quote(headers["x-next-cursor"], safe="")
-    q = "/api/manifests?"
 
     def create_manifest() -> tuple[str, str, Any, int]:
         return (
@@ -167,7 +168,7 @@ def operations(bench: Bench, seeded: list[str], source: str) -> list[Op]:
             ),
         ),
         Op(f"get detail ({DUPLICATE_ASSETS} assets)", lambda: ("GET", f"/api/manifests/{source}", None, 200)),
-        Op("list page (default: updated_at desc)", lambda: ("GET", "/api/manifests", None, 200)),
+        Op("list page (default: updated_at desc)", lambda: ("GET", q[:-1], None, 200)),
         Op("list next page (cursor)", lambda: ("GET", q + f"cursor={cursor}", None, 200)),
         Op(
             f"list ?category={seed.FILTER_CATEGORY}",
@@ -189,6 +190,36 @@ def operations(bench: Bench, seeded: list[str], source: str) -> list[Op]:
             lambda: ("POST", f"/api/manifests/{source}/duplicate", None, 201),
         ),
         Op("delete manifest", lambda: ("DELETE", f"/api/manifests/{next(doomed)}", None, 200)),
+    ]
+
+
+# --- the whole library (issue 9): GET /api/manifests without limit ---------------
+
+
+def library_bench(client: Any, meter: DynamoDBMeter, repeat: int) -> list[str]:
+    """One owner with LIBRARY manifests, read the way the web app reads them
+    (no limit, no cursor): DynamoDB calls, items read, latency and body size."""
+    import gzip
+
+    from chalicelib.auth import mint_dev_token
+
+    owner = f"bench-library-{uuid.uuid4().hex[:6]}"
+    seed.seed_manifests(owner, LIBRARY)
+    bench = Bench(client, meter, mint_dev_token(owner, os.environ["JWT_SECRET"]))
+    path = "/api/manifests?sort_by=updated_at&sort_order=desc"
+    result = bench.measure(Op("whole library", lambda: ("GET", path, None, 200)), LIBRARY, repeat)
+    if set(result.rows) != {LIBRARY}:
+        raise RuntimeError(f"whole library answered {result.rows} rows, not {LIBRARY}")
+    _, _, payload = bench.call("GET", path)
+    plain = json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
+    return [
+        f"## Whole library: GET {path} (no limit) for {LIBRARY:,} manifests",
+        "",
+        "| DynamoDB calls | calls by API | items read | rows | median ms | DynamoDB ms "
+        "| body bytes | gzip bytes |",
+        "|---|---|---|---|---|---|---|---|",
+        f"| {result.calls} | {result.breakdown} | {result.items} | {LIBRARY:,} | {result.median_ms:.0f} "
+        f"| {result.dynamodb_ms:.0f} | {len(plain):,} | {len(gzip.compress(plain, 6)):,} |",
     ]
 
 
@@ -277,6 +308,7 @@ def main() -> int:
     parser.add_argument("--no-imports", action="store_true", help="skip the import-time measurement")
     parser.add_argument("--no-uploads", action="store_true", help="skip the upload-complete measurement")
     parser.add_argument("--no-write-cost", action="store_true", help="skip the write units per operation")
+    parser.add_argument("--no-library", action="store_true", help="skip the whole-library measurement")
     args = parser.parse_args()
     sizes = [int(s.replace("_", "")) for s in args.sizes.split(",") if s.strip()]
 
@@ -343,6 +375,9 @@ def main() -> int:
                         f"{result.median_ms:8.1f} ms",
                         flush=True,
                     )
+            library_rows = [] if args.no_library else library_bench(client, meter, args.repeat)
+            for line in library_rows:
+                print(line, flush=True)
 
     print()
     now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
@@ -373,6 +408,16 @@ def main() -> int:
         "grows with the table (all owners together), unlike DynamoDB's. Calls and items read are what "
         "DynamoDB would be asked for and bill; 'outside them' is the app's own time per request."
     )
+
+    if library_rows:
+        say()
+        for line in library_rows:
+            say(line)
+        say()
+        say(
+            f"One Query of {LIBRARY + 1} index keys (KEYS_ONLY LSI, consistent) and BatchGetItem per 100 "
+            "keys; the body is what Lambda returns without Accept-Encoding: gzip."
+        )
 
     if upload_rows:
         say()

@@ -86,7 +86,7 @@ def seed_manifest_with_assets(owner_id: str, assets: int) -> str:
                 manifest_tag=f"CHAR_{n:02d}",
                 user_tags=["bench"],
                 description="A seeded asset with a short description",
-                source="manual",
+                source="uploaded",
                 sort_order=n,
                 created_at=stamp,
                 updated_at=stamp,

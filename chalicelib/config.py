@@ -109,6 +109,12 @@ def upload_queue_name() -> str:
     return _env("UPLOAD_QUEUE_NAME", f"{table_prefix()}-upload-events")
 
 
+def library_cap() -> int:
+    """Manifests answered by a list request without `limit` (the web app's whole
+    library); beyond it the usual cursor headers lead on."""
+    return _int("LIBRARY_CAP", 1000)
+
+
 def max_assets_per_manifest() -> int:
     return _int("MAX_ASSETS_PER_MANIFEST", 500)
 

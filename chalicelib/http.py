@@ -75,6 +75,13 @@ class WithStatus(NamedTuple):
     status: int
 
 
+class Redirect(NamedTuple):
+    """A 3xx answer: Location plus the same URL in a small JSON body."""
+
+    body: BaseModel
+    location: str
+
+
 class Endpoint(NamedTuple):
     """What the OpenAPI generator needs to know about one route."""
 
@@ -92,6 +99,7 @@ class Endpoint(NamedTuple):
     idempotent: bool = False
     errors: tuple[int, ...] = ()
     also_ok: tuple[int, ...] = ()
+    tag: str = ""  # the OpenAPI tag: the routes module it lives in
 
 
 ENDPOINTS: list[Endpoint] = []
@@ -127,6 +135,51 @@ def _field_errors(exc: ValidationError, prefix: str) -> list[dict[str, Any]]:
     ]
 
 
+def _field_name(loc: tuple[Any, ...] | list[Any]) -> str:
+    """("tags", 3) -> "tags[3]"; the client shows this next to the reason."""
+    name = ""
+    for part in loc:
+        name += f"[{part}]" if isinstance(part, int) else (f".{part}" if name else str(part))
+    return name
+
+
+def _reason(err: Mapping[str, Any]) -> str:
+    """pydantic's error as a short reason a person can act on (no input echoed)."""
+    kind, ctx = err["type"], err.get("ctx") or {}
+    if kind in ("enum", "literal_error") and "expected" in ctx:
+        choices = re.findall(r"'([^']*)'", str(ctx["expected"]))
+        return "must be one of " + ", ".join(choices)
+    if kind == "missing":
+        return "is required"
+    if kind == "extra_forbidden":
+        return "is not a known field"
+    if kind == "string_too_long":
+        return f"must be at most {ctx.get('max_length')} characters"
+    if kind == "string_too_short":
+        return (
+            "must not be empty"
+            if ctx.get("min_length") == 1
+            else f"must be at least {ctx.get('min_length')} characters"
+        )
+    if kind == "too_long":
+        return f"must have at most {ctx.get('max_length')} items"
+    if kind in ("greater_than_equal", "greater_than", "less_than_equal", "less_than"):
+        bound = {"greater_than_equal": ">=", "greater_than": ">", "less_than_equal": "<=", "less_than": "<"}
+        limit = next(iter(ctx.values()), "")
+        return f"must be {bound[kind]} {limit}"
+    msg = str(err["msg"])
+    msg = msg.removeprefix("Value error, ")
+    return msg[:1].lower() + msg[1:]
+
+
+def describe_errors(exc: ValidationError, prefix: str) -> str:
+    """`detail` for a 422: each field and what is wrong with it, joined by "; "."""
+    parts = []
+    for err in exc.errors(include_url=False, include_input=False):
+        parts.append(f"{_field_name(err['loc']) or prefix}: {_reason(err)}")
+    return "; ".join(dict.fromkeys(parts))  # a union type can repeat the same line
+
+
 def parse_body(request: Any, model: type[BaseModel]) -> BaseModel:
     content_type = (request.headers.get("content-type") or "").split(";")[0].strip().lower()
     raw = request.raw_body or b""
@@ -142,13 +195,13 @@ def parse_body(request: Any, model: type[BaseModel]) -> BaseModel:
         raise BadRequestError("JSON body nested too deeply") from exc
     if not isinstance(data, dict):
         raise ValidationFailedError(
-            "Request body must be a JSON object",
+            "body: must be a JSON object",
             [{"loc": ["body"], "msg": "Input should be an object", "type": "dict_type"}],
         )
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        raise ValidationFailedError("Invalid request body", _field_errors(exc, "body")) from exc
+        raise ValidationFailedError(describe_errors(exc, "body"), _field_errors(exc, "body")) from exc
 
 
 def parse_form_file(request: Any, field_name: str = "file") -> Any:
@@ -178,7 +231,7 @@ def parse_form_file(request: Any, field_name: str = "file") -> Any:
     except multipart.MultipartError as exc:
         raise BadRequestError("Malformed multipart body") from exc
     raise ValidationFailedError(
-        "Missing file field",
+        f"{field_name}: is required (a multipart/form-data file field)",
         [{"loc": ["body", field_name], "msg": "Field required", "type": "missing"}],
     )
 
@@ -190,14 +243,14 @@ def parse_query(request: Any, model: type[BaseModel]) -> BaseModel:
         values = multi.getlist(key) if hasattr(multi, "getlist") else [multi[key]]
         if len(values) > 1:
             raise ValidationFailedError(
-                "Invalid query parameters",
+                f"{key}: given more than once",
                 [{"loc": ["query", key], "msg": "Given more than once", "type": "duplicate"}],
             )
         params[key] = values[0]
     try:
         return model.model_validate(params)
     except ValidationError as exc:
-        raise ValidationFailedError("Invalid query parameters", _field_errors(exc, "query")) from exc
+        raise ValidationFailedError(describe_errors(exc, "query"), _field_errors(exc, "query")) from exc
 
 
 _UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
@@ -237,6 +290,9 @@ def _rendered(request: Any, result: Any, status: int) -> dict[str, Any]:
             headers["X-Next-Cursor"] = result.next_cursor
             headers["Link"] = _next_link(request, result.next_cursor)
         result = result.items
+    if isinstance(result, Redirect):
+        headers["Location"] = result.location
+        result = result.body
     revision = getattr(result, "revision", None)
     if isinstance(result, BaseModel) and isinstance(revision, int):
         headers["ETag"] = etag(revision)
@@ -317,6 +373,7 @@ def api_route(
             form_file=form_file,
             if_match=if_match,
             idempotent=idempotent,
+            tag=str(getattr(bp, "_import_name", "")).rsplit(".", 1)[-1],
         )
         ENDPOINTS.append(endpoint)
 
@@ -338,7 +395,7 @@ def api_route(
                     kwargs["query"] = parse_query(request, query)
                 elif request.query_params:
                     raise ValidationFailedError(
-                        "This route takes no query parameters",
+                        "; ".join(f"{k}: this route takes no query parameters" for k in request.query_params),
                         [
                             {"loc": ["query", k], "msg": "Unknown parameter", "type": "extra_forbidden"}
                             for k in request.query_params
@@ -417,6 +474,119 @@ def normalize_error_body(response: Response) -> Response:
     return response
 
 
+_SANE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
+
+
+def request_id_for(request: Any) -> str:
+    """The caller's X-Request-Id when it is sane (it reaches our logs and headers
+    verbatim, so nothing that could forge a log field or a header), else a new one."""
+    sent = request.headers.get("x-request-id") if request is not None else None
+    if sent and _SANE_REQUEST_ID.match(sent):
+        return str(sent)
+    import uuid
+
+    return str(uuid.uuid4())
+
+
+def add_request_id(response: Response, request_id: str) -> Response:
+    """X-Request-Id on every answer; in 5xx bodies too, so a user can quote it."""
+    response.headers["X-Request-Id"] = request_id
+    if response.status_code >= 500:
+        body = response.body
+        if isinstance(body, (str, bytes)):
+            try:
+                body = json.loads(body)
+            except ValueError:
+                body = None
+        if isinstance(body, dict):
+            response.body = json.dumps({**body, "request_id": request_id}, separators=(",", ":"))
+            response.headers["Content-Type"] = "application/json"
+    return response
+
+
+# --- response size: gzip, and Lambda's 6 MB limit ----------------------------------
+
+# Lambda returns at most 6 MiB of response payload (the JSON envelope with the
+# body inside: base64 for binary bodies). Keep room for the headers.
+LAMBDA_PAYLOAD_LIMIT = 6 * 1024 * 1024
+RESPONSE_BODY_BUDGET = LAMBDA_PAYLOAD_LIMIT - 64 * 1024
+MIN_COMPRESS_BYTES = 1024  # smaller answers gain nothing from gzip
+
+
+class CompressedResponse(Response):  # type: ignore[misc]
+    """A gzip body. Lambda carries bytes as base64 with isBase64Encoded; API
+    Gateway decodes it back for the client (binaryMediaTypes `*/*`, set in
+    infra/template.py), and so do `chalice local` and the test client."""
+
+    def to_dict(self, binary_types: list[str] | None = None) -> dict[str, Any]:
+        import base64
+
+        response: dict[str, Any] = super().to_dict(None)
+        response["body"] = base64.b64encode(self.body).decode("ascii")
+        response["isBase64Encoded"] = True
+        return response
+
+
+def accepts_gzip(header: str | None) -> bool:
+    """Accept-Encoding names gzip (or *) without q=0."""
+    for part in (header or "").lower().split(","):
+        coding, _, params = part.strip().partition(";")
+        if coding.strip() in ("gzip", "*"):
+            q = params.strip().removeprefix("q=") if params.strip().startswith("q=") else "1"
+            try:
+                if float(q) > 0:
+                    return True
+            except ValueError:
+                return False
+    return False
+
+
+def _text_payload_bytes(body: str) -> int:
+    """What a text body weighs inside the Lambda envelope (JSON-escaped, as the
+    runtime serialises it: non-ASCII characters become \\uXXXX)."""
+    return len(json.dumps(body))
+
+
+def fit_response(request: Any, response: Response) -> Response:
+    """gzip bodies over 1 KB when the client accepts it; refuse (406, naming the
+    size) an answer that would not fit Lambda's payload limit either way, rather
+    than let API Gateway answer an opaque 502.
+
+    Measured at the maximum (500 assets, every field at its longest, two signed
+    URLs each): tests/functional/test_response_size.py."""
+    body = response.body
+    if isinstance(body, dict):
+        body = json.dumps(body, separators=(",", ":"))
+    if not isinstance(body, str) or response.headers.get("Content-Encoding"):
+        return response
+    raw = body.encode("utf-8")
+    if len(raw) < MIN_COMPRESS_BYTES:
+        return response
+    vary = [v.strip() for v in str(response.headers.get("Vary", "")).split(",") if v.strip()]
+    response.headers["Vary"] = ", ".join([*vary, "Accept-Encoding"])
+    gzip_ok = accepts_gzip(request.headers.get("accept-encoding") if request is not None else None)
+    if gzip_ok:
+        import gzip
+
+        packed = gzip.compress(raw, compresslevel=6, mtime=0)
+        if (len(packed) + 2) // 3 * 4 <= RESPONSE_BODY_BUDGET:  # base64 in the envelope
+            compressed = CompressedResponse(
+                body=packed, status_code=response.status_code, headers=response.headers
+            )
+            compressed.headers["Content-Encoding"] = "gzip"
+            return compressed
+    elif _text_payload_bytes(body) <= RESPONSE_BODY_BUDGET:
+        return response
+    log.warning("an answer of %d bytes does not fit the Lambda payload limit", len(raw))
+    hint = "" if gzip_ok else "; ask with Accept-Encoding: gzip"
+    detail = f"The answer is {len(raw)} bytes, more than Lambda returns ({LAMBDA_PAYLOAD_LIMIT}){hint}"
+    too_big = json_response({"detail": detail}, 406)
+    for name in ("X-Request-Id", "Vary", "Access-Control-Allow-Origin", "Access-Control-Expose-Headers"):
+        if name in response.headers:
+            too_big.headers[name] = response.headers[name]
+    return too_big
+
+
 def add_standard_headers(request: Any, response: Response) -> Response:
     """Security headers on every answer, and CORS for allow-listed origins only."""
     headers = response.headers
@@ -425,6 +595,7 @@ def add_standard_headers(request: Any, response: Response) -> Response:
     origin = request.headers.get("origin") if request is not None else None
     if origin and origin in config.cors_origins():
         headers["Access-Control-Allow-Origin"] = origin
-        headers["Access-Control-Expose-Headers"] = "X-Next-Cursor, Link, ETag"
-        headers["Vary"] = "Origin"
+        headers["Access-Control-Expose-Headers"] = "X-Next-Cursor, Link, ETag, X-Request-Id"
+        vary = [v.strip() for v in str(headers.get("Vary", "")).split(",") if v.strip()]
+        headers["Vary"] = ", ".join(["Origin", *vary])
     return response

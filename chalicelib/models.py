@@ -154,6 +154,17 @@ def _gsi(
     return type(f"GSI_{name}", (GlobalSecondaryIndex,), attrs)
 
 
+class ProcessingProgressAttribute(MapAttribute[str, Any]):
+    """Where a manifest's processing stands (the seed's v2-manifest shape)."""
+
+    uploads_total = NumberAttribute(null=True)
+    uploads_processed = NumberAttribute(null=True)
+    crops_total = NumberAttribute(null=True)
+    crops_reverse_prompted = NumberAttribute(null=True)
+    face_merges_completed = NumberAttribute(null=True)
+    current_step = UnicodeAttribute(null=True)
+
+
 class ManifestModel(Model):
     class Meta(_BaseMeta):
         table_name = _table("manifests")
@@ -184,10 +195,11 @@ class ManifestModel(Model):
     deleted_at = UnicodeAttribute(null=True)
     pending_until = UnicodeAttribute(null=True)
     parent_manifest_id = UnicodeAttribute(null=True)
-    processing_progress = NumberAttribute(null=True)
+    # No code path ever stored a number here, so no item holds the old type.
+    processing_progress = ProcessingProgressAttribute(null=True)
     contact_sheet_key = UnicodeAttribute(null=True)
     thumbnail_key = UnicodeAttribute(null=True)
-    total_processing_cost = NumberAttribute(null=True)
+    total_processing_cost = NumberAttribute(null=True, default=0.0)  # null on old items reads 0.0
     source_video_duration = NumberAttribute(null=True)
 
     # listing index keys (absent while deleted or pending)
@@ -249,7 +261,9 @@ class AssetModel(Model):
     manifest_tag = UnicodeAttribute()
     user_tags = ListAttribute(of=UnicodeAttribute, default=list)
     description = UnicodeAttribute(null=True)
-    source = UnicodeAttribute(default="upload")
+    # uploaded | detected | extracted; older items may hold "manual" or "upload",
+    # which the presenter reads back as "uploaded".
+    source = UnicodeAttribute(default="uploaded")
     sort_order = NumberAttribute(default=0)
     created_at = UnicodeAttribute()
     updated_at = UnicodeAttribute()

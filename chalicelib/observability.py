@@ -1,8 +1,9 @@
 """Structured logs and EMF metrics.
 
-One JSON access-log line per request: request id, owner id (never the token),
-route, method, status and latency. Headers, bodies and URLs are never logged,
-so neither bearer tokens nor presigned URLs can reach the logs. Metrics use
+One JSON access-log line per request: request id (the X-Request-Id answered),
+API Gateway's request id, owner id (never the token), route, method, status and
+latency. Headers (but the sanitized X-Request-Id), bodies and URLs are never
+logged, so neither bearer tokens nor presigned URLs can reach the logs. Metrics use
 Powertools' EMF support, imported on first use (it costs ~60 ms to import).
 """
 
@@ -66,16 +67,19 @@ def set_owner(owner_id: str | None) -> None:
     _owner.set(owner_id)
 
 
-def log_request(request: Any, status: int, started: float) -> None:
+def log_request(request: Any, status: int, started: float, request_id: str | None = None) -> None:
+    """`request_id` is the X-Request-Id the answer carries (the caller's or ours);
+    API Gateway's own id is kept beside it to find the request in its logs."""
     context = getattr(request, "context", None) or {}
-    request_id = context.get("requestId") or getattr(
+    gateway_request_id = context.get("requestId") or getattr(
         getattr(request, "lambda_context", None), "aws_request_id", None
     )
     access_log.info(
         "request",
         extra={
             "fields": {
-                "request_id": request_id,
+                "request_id": request_id or gateway_request_id,
+                "gateway_request_id": gateway_request_id,
                 "owner_id": _owner.get(),
                 "method": getattr(request, "method", None),
                 "route": getattr(request, "path", None),  # the route template, never the raw URL

@@ -12,7 +12,7 @@ from pydantic.json_schema import models_json_schema
 from chalicelib import config
 from chalicelib.http import ENDPOINTS, NUMERIC_PATH_PARAMS, Endpoint
 from chalicelib.idempotency import MAX_KEY_LENGTH
-from chalicelib.schemas import ErrorBody
+from chalicelib.schemas import ErrorBody, ManifestDetail
 
 REF = "#/components/schemas/{model}"
 ERROR_TEXT = {
@@ -22,9 +22,32 @@ ERROR_TEXT = {
     409: "Conflicts with the current state, or a concurrent change (retry)",
     412: "If-Match precondition failed",
     413: "Body too large",
+    406: "The answer would not fit Lambda's 6 MB response limit (send Accept-Encoding: gzip)",
     415: "Unsupported media type",
     422: "Invalid values (body, query parameters, or an unknown query parameter)",
     503: "A dependency is unreachable",
+}
+
+
+DESCRIPTION = """Production manifests for the VidPipe pipeline: manifests, their assets and
+images, and the projects that pin a manifest version.
+
+- Authentication: `Authorization: Bearer <JWT>` on every route but health, docs and this document.
+- Errors: `{"detail": "<field>: <reason>; ...", "errors": [{"loc", "msg", "type"}]}`; a failing
+  dependency is 503 with Retry-After; every answer carries `X-Request-Id` (yours, if it is at most
+  128 characters of `[A-Za-z0-9._-]`, else a generated one), also in 5xx bodies as `request_id`.
+- Lists: `GET /api/manifests` without `limit` answers the whole library up to 1000 manifests;
+  further pages (and pages of `limit`) continue with `X-Next-Cursor` / `Link: rel="next"`.
+- Writes: `If-Match` with the ETag of a read; creating POSTs take `Idempotency-Key`.
+- Large answers are gzip-compressed when the request sends `Accept-Encoding: gzip`.
+- Human-readable docs: `GET /api/docs`.
+"""
+TAGS = {
+    "manifests": "Manifests: create, list (whole library or pages), detail, edit, duplicate, delete",
+    "assets": "Assets of a manifest, and the stable image address",
+    "uploads": "Attaching images: presigned PUT + upload-complete, or a small multipart upload",
+    "projects": "Projects that pin a manifest version (a pinned manifest cannot be deleted)",
+    "system": "Health and this document",
 }
 
 
@@ -46,6 +69,11 @@ def _models() -> list[tuple[type[BaseModel], Any]]:
     return list(seen.values())
 
 
+REQUEST_ID_HEADER = {
+    "schema": {"type": "string", "maxLength": 128},
+    "required": True,
+    "description": "The request's X-Request-Id if it sent a sane one, else a generated one",
+}
 ETAG_HEADER = {"schema": {"type": "string"}, "description": "Strong ETag of the current revision"}
 IF_MATCH = {
     "name": "If-Match",
@@ -94,12 +122,28 @@ def _parameters(ep: Endpoint) -> list[dict[str, Any]]:
         schema = ep.query.model_json_schema(ref_template=REF)
         required = set(schema.get("required", []))
         for name, prop in schema.get("properties", {}).items():
-            params.append({"name": name, "in": "query", "required": name in required, "schema": prop})
+            prop = _without_null(prop)
+            param = {"name": name, "in": "query", "required": name in required, "schema": prop}
+            if "description" in prop:
+                param["description"] = prop["description"]
+            params.append(param)
     if ep.if_match:
         params.append(IF_MATCH)
     if ep.idempotent:
         params.append(IDEMPOTENCY_KEY)
     return params
+
+
+def _without_null(prop: dict[str, Any]) -> dict[str, Any]:
+    """An optional query parameter is absent, never null: `X | None` -> X."""
+    members = prop.get("anyOf")
+    if not members:
+        return prop
+    rest = [m for m in members if m != {"type": "null"}]
+    if len(rest) != 1 or len(rest) == len(members):
+        return prop
+    merged = {k: v for k, v in prop.items() if k != "anyOf" and not (k == "default" and v is None)}
+    return {**rest[0], **merged}
 
 
 def _has_revision(model: type[BaseModel] | None) -> bool:
@@ -114,6 +158,8 @@ def _operation(ep: Endpoint) -> dict[str, Any]:
     headers: dict[str, Any] = {}
     if not is_list and _has_revision(model):
         headers["ETag"] = {**ETAG_HEADER, "required": True}
+    if 300 <= ep.status < 400:
+        headers["Location"] = {"schema": {"type": "string"}, "required": True, "description": "Signed URL"}
     if ep.paginated:
         headers = {
             "X-Next-Cursor": {"schema": {"type": "string"}, "description": "Cursor of the next page"},
@@ -121,7 +167,7 @@ def _operation(ep: Endpoint) -> dict[str, Any]:
         }
     responses: dict[str, Any] = {
         str(status): {
-            "description": "Success",
+            "description": "Redirect" if 300 <= status < 400 else "Success",
             "headers": headers,
             "content": {"application/json": {"schema": schema}},
         }
@@ -139,6 +185,8 @@ def _operation(ep: Endpoint) -> dict[str, Any]:
         codes.update({400, 412})  # 400: more than one ETag in If-Match
     if ep.idempotent:
         codes.update({409, 422, 503})  # key in use / reused with another request / store down
+    if ep.method == "GET" and (is_list or model is ManifestDetail):
+        codes.add(406)  # up to 500 assets or LIBRARY_CAP manifests: http.fit_response
     for code in sorted(codes):
         responses[str(code)] = {
             "description": ERROR_TEXT[code],
@@ -146,8 +194,11 @@ def _operation(ep: Endpoint) -> dict[str, Any]:
         }
     if ep.if_match:
         responses["412"]["headers"] = {"ETag": ETAG_HEADER}
+    for response in responses.values():
+        response["headers"] = {**response.get("headers", {}), "X-Request-Id": REQUEST_ID_HEADER}
     op: dict[str, Any] = {
         "operationId": f"{ep.method.lower()}_{re.sub(r'[^a-z0-9]+', '_', ep.path.lower()).strip('_')}",
+        "tags": [ep.tag] if ep.tag else [],
         "summary": ep.summary,
         "parameters": _parameters(ep),
         "responses": responses,
@@ -203,9 +254,14 @@ def document() -> dict[str, Any]:
     paths: dict[str, dict[str, Any]] = {}
     for ep in ENDPOINTS:
         paths.setdefault(ep.path, {})[ep.method.lower()] = _operation(ep)
+    used = {ep.tag for ep in ENDPOINTS}
     return {
         "openapi": "3.1.0",
-        "info": {"title": "vidpipe-manifests", "version": "1.0.0"},
+        "info": {"title": "vidpipe-manifests", "version": "1.0.0", "description": DESCRIPTION},
+        # Relative to this document (/api/openapi.json locally, /<stage>/api/openapi.json
+        # on AWS), so "Try it out" calls the deployment that served it.
+        "servers": [{"url": "..", "description": "The deployment that served this document"}],
+        "tags": [{"name": name, "description": text} for name, text in TAGS.items() if name in used],
         "paths": paths,
         "components": {
             "schemas": definitions.get("$defs", {}),

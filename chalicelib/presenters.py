@@ -4,15 +4,17 @@ from the stored object keys; they are never stored."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from chalicelib.schemas import (
     AssetResponse,
+    AssetSource,
     AssetType,
     Category,
     ManifestDetail,
     ManifestListItem,
     ManifestStatus,
+    ProcessingProgress,
     ProjectResponse,
     VersionDiff,
     VersionSummary,
@@ -34,8 +36,43 @@ def _signed_url(key: str | None) -> str | None:
     return storage().image_url(key)
 
 
+def fresh_image_url(key: str) -> str:
+    """A newly signed GET URL for the stable image address (never a cached one)."""
+    from chalicelib.storage import storage
+
+    url = storage().image_url(key, fresh=True)
+    assert url is not None  # a key was given
+    return url
+
+
 def _num(value: float | int | None) -> float | None:
     return None if value is None else float(value)
+
+
+# Values written before the seed's vocabulary was adopted.
+_LEGACY_SOURCES = {"manual": AssetSource.UPLOADED, "upload": AssetSource.UPLOADED}
+
+
+def _source(value: str | None) -> AssetSource:
+    if not value:
+        return AssetSource.UPLOADED
+    return _LEGACY_SOURCES.get(value) or AssetSource(value)
+
+
+def _progress(value: Any) -> ProcessingProgress | None:
+    if value is None:
+        return None
+    data = value.as_dict() if hasattr(value, "as_dict") else dict(value)
+    counts = (
+        "uploads_total",
+        "uploads_processed",
+        "crops_total",
+        "crops_reverse_prompted",
+        "face_merges_completed",
+    )
+    return ProcessingProgress(
+        **{name: int(data.get(name) or 0) for name in counts}, current_step=data.get("current_step")
+    )
 
 
 def manifest_item(m: ManifestModel, url_for: UrlFor = _signed_url) -> ManifestListItem:
@@ -68,7 +105,7 @@ def asset_item(a: AssetModel, url_for: UrlFor = _signed_url) -> AssetResponse:
         reference_image_url=url_for(a.reference_image_key),
         thumbnail_url=url_for(a.thumbnail_key),
         description=a.description,
-        source=a.source,
+        source=_source(a.source),
         sort_order=int(a.sort_order),
         created_at=a.created_at,
         updated_at=a.updated_at,
@@ -87,9 +124,9 @@ def manifest_detail(
 ) -> ManifestDetail:
     return ManifestDetail(
         **manifest_item(m, url_for).model_dump(),
-        processing_progress=_num(m.processing_progress),
+        processing_progress=_progress(m.processing_progress),
         contact_sheet_url=url_for(m.contact_sheet_key),
-        total_processing_cost=_num(m.total_processing_cost),
+        total_processing_cost=float(m.total_processing_cost or 0.0),
         parent_manifest_id=m.parent_manifest_id,
         source_video_duration=_num(m.source_video_duration),
         assets=[asset_item(a, url_for) for a in assets],

@@ -73,6 +73,14 @@ class AssetType(StrEnum):
     OTHER = "OTHER"
 
 
+class AssetSource(StrEnum):
+    """How an asset came to be: through the API (uploaded) or by the pipeline."""
+
+    UPLOADED = "uploaded"
+    DETECTED = "detected"
+    EXTRACTED = "extracted"
+
+
 TAG_PREFIXES: dict[str, str] = {
     "CHARACTER": "CHAR",
     "OBJECT": "OBJ",
@@ -127,7 +135,13 @@ class ManifestListQuery(_Input):
     status: ManifestStatus | None = None
     sort_by: SortBy = "updated_at"
     sort_order: SortOrderParam = "desc"
-    limit: Annotated[int, Field(ge=1, le=200)] = 50
+    limit: Annotated[int, Field(ge=1, le=200)] | None = Field(
+        None,
+        description=(
+            "Page size (1-200). Without it the whole library is answered, up to "
+            "LIBRARY_CAP (default 1000) manifests; beyond that, X-Next-Cursor and Link lead on."
+        ),
+    )
     cursor: Cursor | None = None
 
 
@@ -165,7 +179,7 @@ class AssetResponse(_Output):
     reference_image_url: str | None
     thumbnail_url: str | None
     description: str | None
-    source: str
+    source: AssetSource
     sort_order: int
     created_at: str
     updated_at: str
@@ -178,10 +192,19 @@ class AssetResponse(_Output):
     revision: int = Field(description="Edit counter; the ETag is its quoted value")
 
 
+class ProcessingProgress(_Output):
+    uploads_total: int
+    uploads_processed: int
+    crops_total: int
+    crops_reverse_prompted: int
+    face_merges_completed: int
+    current_step: str | None
+
+
 class ManifestDetail(ManifestListItem):
-    processing_progress: float | None
+    processing_progress: ProcessingProgress | None
     contact_sheet_url: str | None
-    total_processing_cost: float | None
+    total_processing_cost: float = 0.0
     parent_manifest_id: str | None
     source_video_duration: float | None
     assets: list[AssetResponse]
@@ -212,6 +235,14 @@ class AssetUpdate(_Input):
     visual_description: LongText | None = None
 
     _no_null = field_validator("name", "asset_type", "user_tags", "sort_order", mode="before")(_not_null)
+
+
+class ImageQuery(_Input):
+    variant: Literal["original", "thumbnail"] = "original"
+
+
+class ImageRedirect(_Output):
+    url: str = Field(description="The signed URL, also in Location (valid IMAGE_URL_TTL_SECONDS)")
 
 
 class AssetDeleted(_Output):

@@ -81,16 +81,17 @@ class Storage:
         )
         return PresignedPut(url=url, headers=headers)
 
-    def image_url(self, key: str | None) -> str | None:
+    def image_url(self, key: str | None, *, fresh: bool = False) -> str | None:
         """A short-lived GET URL, minted at read time. A URL is reused while it has
-        more than half its life left, so a page of 500 assets does not re-sign 1000 URLs."""
+        more than half its life left, so a page of 500 assets does not re-sign 1000
+        URLs; `fresh` signs anew (the stable image address redirects to a full TTL)."""
         if not key:
             return None
         ttl = config.image_url_ttl_seconds()
         now = time.monotonic()
         with self._lock:
             cached = self._urls.get(key)
-            if cached and now - cached[1] < ttl / 2:
+            if cached and now - cached[1] < ttl / 2 and not fresh:
                 return cached[0]
         url: str = self.client.generate_presigned_url(
             "get_object", Params={"Bucket": self.bucket, "Key": key}, ExpiresIn=ttl

@@ -58,6 +58,12 @@ THROTTLED_RETRY_AFTER_SECONDS = 1
 # Gateway-generated errors (no Lambda involved) answered in our error shape.
 GATEWAY_RESPONSE_TYPES = ("UNAUTHORIZED", "ACCESS_DENIED", "DEFAULT_4XX", "DEFAULT_5XX")
 GATEWAY_ERROR_BODY = '{"detail":$context.error.messageString,"errors":[]}'
+# API Gateway answers an unknown route (or a method a path lacks) 403 "Missing
+# Authentication Token", and with an Authorization header its message quotes the
+# whole header: answer 404 in our shape, with a constant body that echoes nothing.
+NOT_FOUND_RESPONSE_TYPE = "MISSING_AUTHENTICATION_TOKEN"
+BINARY_MEDIA_TYPES = ["*/*"]
+NOT_FOUND_BODY = '{"detail":"Not Found"}'
 
 # Deploy-time settings: CloudFormation parameters merged into every function's
 # environment. A value in the stage's config becomes the parameter's default.
@@ -464,9 +470,14 @@ def gateway_responses(stage: Stage) -> dict[str, Any]:
         params["gatewayresponse.header.Access-Control-Allow-Origin"] = "method.request.header.Origin"
         params["gatewayresponse.header.Vary"] = "'Origin'"
     response: dict[str, Any] = {"responseTemplates": {"application/json": GATEWAY_ERROR_BODY}}
+    not_found: dict[str, Any] = {
+        "statusCode": "404",
+        "responseTemplates": {"application/json": NOT_FOUND_BODY},
+    }
     if params:
         response["responseParameters"] = params
-    return {kind: response for kind in GATEWAY_RESPONSE_TYPES}
+        not_found["responseParameters"] = params
+    return {**{kind: response for kind in GATEWAY_RESPONSE_TYPES}, NOT_FOUND_RESPONSE_TYPE: not_found}
 
 
 def throttled_response(stage: Stage) -> dict[str, Any]:
@@ -532,7 +543,16 @@ def build_template(stage: Stage, shape: AppShape) -> dict[str, Any]:
     resources.update(function_overlays(stage, shape, owned))
     if shape.has_rest_api:
         responses = {**gateway_responses(stage), "THROTTLED": throttled_response(stage)}
-        api: dict[str, Any] = {"DefinitionBody": {"x-amazon-apigateway-gateway-responses": responses}}
+        api: dict[str, Any] = {
+            "DefinitionBody": {
+                "x-amazon-apigateway-gateway-responses": responses,
+                # Every media type: API Gateway then decodes any base64 body the Lambda
+                # returns (gzip answers, chalicelib.http.fit_response) and passes request
+                # bodies base64, which Chalice's Request decodes; text answers
+                # (isBase64Encoded false) pass through unchanged.
+                "x-amazon-apigateway-binary-media-types": BINARY_MEDIA_TYPES,
+            }
+        }
         settings = stage_method_settings(stage)
         if settings:
             api["MethodSettings"] = settings

@@ -282,6 +282,8 @@ class ManifestRepository:
         projects the list fields (INCLUDE) that Query is the whole page: limit+1
         items read. Otherwise (KEYS_ONLY filtered sorts) the page's items are then
         read from the base table, consistently, and stale entries are dropped.
+        The whole library (limit = LIBRARY_CAP) is one Query of cap+1 entries (plus,
+        for KEYS_ONLY indexes, BatchGetItem in chunks of 100 keys).
         """
         if category and status:
             scope, hash_key = "category_status", f"{owner_id}#{category}#{status}"

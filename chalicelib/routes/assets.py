@@ -3,8 +3,15 @@ from __future__ import annotations
 from chalice import Blueprint
 
 from chalicelib import presenters, services
-from chalicelib.http import api_route
-from chalicelib.schemas import AssetCreate, AssetDeleted, AssetResponse, AssetUpdate
+from chalicelib.http import Redirect, api_route
+from chalicelib.schemas import (
+    AssetCreate,
+    AssetDeleted,
+    AssetResponse,
+    AssetUpdate,
+    ImageQuery,
+    ImageRedirect,
+)
 
 bp = Blueprint(__name__)
 
@@ -117,3 +124,19 @@ def delete_nested_asset(
 ) -> AssetDeleted:
     services.assets().delete(owner, asset_id, manifest_id, expected_revision)
     return AssetDeleted(asset_id=asset_id)
+
+
+@api_route(
+    bp,
+    "/assets/{asset_id}/image",
+    "GET",
+    summary="Redirect to the asset's image (or ?variant=thumbnail) at a freshly signed URL",
+    query=ImageQuery,
+    response=ImageRedirect,
+    status=302,
+    errors=(404,),  # unknown or another owner's asset, or no image yet
+)
+def asset_image(owner: str, asset_id: str, query: ImageQuery) -> Redirect:
+    key = services.assets().image_key(owner, asset_id, query.variant)
+    url = presenters.fresh_image_url(key)
+    return Redirect(ImageRedirect(url=url), url)

@@ -53,7 +53,7 @@ class AssetService:
             manifest_tag=tag,
             user_tags=list(data.user_tags),
             description=data.description,
-            source="manual",
+            source="uploaded",
             sort_order=0,
             created_at=now,
             updated_at=now,
@@ -93,6 +93,15 @@ class AssetService:
 
     def get(self, owner_id: str, asset_id: str, manifest_id: str | None = None) -> AssetModel:
         return self.resolve(owner_id, asset_id, manifest_id)[1]
+
+    def image_key(self, owner_id: str, asset_id: str, variant: str) -> str:
+        """The stored object behind an asset's image (`original` or `thumbnail`);
+        an asset without one is a 404, like an unknown or foreign asset."""
+        asset = self.get(owner_id, asset_id)
+        key = asset.thumbnail_key if variant == "thumbnail" else asset.reference_image_key
+        if not key:
+            raise NotFoundError("Asset has no image")
+        return str(key)
 
     def update(
         self,

@@ -6,7 +6,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from chalicelib import cursors
+from chalicelib import config, cursors
 from chalicelib.errors import ConflictError
 from chalicelib.models import AssetModel, ManifestModel
 from chalicelib.repositories.assets import AssetRepository
@@ -68,6 +68,10 @@ class ManifestService:
         return manifest
 
     def list_page(self, owner_id: str, query: ManifestListQuery) -> tuple[list[ManifestModel], str | None]:
+        """One page of `limit` manifests, or without `limit` the whole library up
+        to the cap: one index Query of cap+1 keys, then BatchGetItem per 100
+        (see ARCHITECTURE.md for the cost). The cursor scope leaves out `limit`,
+        so a cursor from either form continues in either form."""
         scope = "|".join(
             [
                 "manifests",
@@ -84,7 +88,7 @@ class ManifestService:
             status=query.status.value if query.status else None,
             sort_by=query.sort_by,
             ascending=query.sort_order == "asc",
-            limit=query.limit,
+            limit=query.limit if query.limit is not None else config.library_cap(),
             start_key=start,
         )
         return items, cursors.encode(next_key, owner_id, scope) if next_key else None

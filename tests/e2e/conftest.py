@@ -110,8 +110,8 @@ def all_at_once(calls: Iterable[Call]) -> list[requests.Response | Exception]:
     `chalice local` listens with Python's default backlog of 5, so 20 connects
     at the same instant can be reset by the kernel before the server sees them.
     Each call therefore gets a keep-alive session whose connection is opened
-    beforehand, one at a time, with a request the gateway answers itself (403
-    for an unknown route, no app code runs); when the barrier releases, every
+    beforehand, one at a time, with a cheap request (an unknown route: the
+    404 catch-all, no AWS call); when the barrier releases, every
     request goes out on an already accepted connection, so all of them reach
     the server together.
     """
@@ -120,7 +120,7 @@ def all_at_once(calls: Iterable[Call]) -> list[requests.Response | Exception]:
     sessions = []
     for _ in calls:
         session = requests.Session()
-        assert session.get(f"{base}/api/__connect__", timeout=TIMEOUT).status_code == 403
+        assert session.get(f"{base}/api/__connect__", timeout=TIMEOUT).status_code == 404
         sessions.append(session)
     barrier = threading.Barrier(len(calls))
 

@@ -191,7 +191,7 @@ def test_following_the_link_header_gives_the_next_page(catalog):
     assert len(seen) == len(set(seen)) == 6
 
 
-def test_default_page_size_is_50(make_user):
+def test_without_limit_all_51_come_back_in_one_answer(make_user):
     from chalicelib.models import ManifestModel
     from chalicelib.repositories.manifests import ManifestRepository
 
@@ -205,9 +205,11 @@ def test_default_page_size_is_50(make_user):
         values = dict(template.attribute_values)
         values.update(manifest_id=str(uuid.uuid4()), name=f"m{i}")
         repo.add(ManifestModel(**values))
-    r = api.get("/api/manifests")
-    assert len(r.json) == 50 and "x-next-cursor" in r.headers
-    rest = api.get(url("/api/manifests", cursor=r.headers["x-next-cursor"]))
+    r = api.get("/api/manifests")  # no limit: the whole library, up to LIBRARY_CAP
+    assert len(r.json) == 51 and "x-next-cursor" not in r.headers
+    page = api.get(url("/api/manifests", limit=50))
+    assert len(page.json) == 50 and "x-next-cursor" in page.headers
+    rest = api.get(url("/api/manifests", limit=50, cursor=page.headers["x-next-cursor"]))
     assert len(rest.json) == 1 and "x-next-cursor" not in rest.headers
 
 

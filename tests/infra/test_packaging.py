@@ -74,9 +74,16 @@ def test_the_upload_event_handler_listens_to_the_queue_the_template_creates(pack
 def test_the_merged_api_answers_gateway_errors_in_our_shape(packaged):
     body = packaged["dev"].sam["Resources"]["RestAPI"]["Properties"]["DefinitionBody"]
     assert body["paths"], "Chalice's routes are still there"
-    assert {"UNAUTHORIZED", "ACCESS_DENIED", "DEFAULT_4XX"} <= set(
+    assert {"UNAUTHORIZED", "ACCESS_DENIED", "DEFAULT_4XX", "MISSING_AUTHENTICATION_TOKEN"} <= set(
         body["x-amazon-apigateway-gateway-responses"]
     )
+
+
+def test_the_packaged_api_decodes_every_base64_answer(packaged):
+    """gzip answers are base64 in the Lambda envelope; API Gateway must turn them
+    back into bytes whatever the client's Accept header says."""
+    body = packaged["dev"].sam["Resources"]["RestAPI"]["Properties"]["DefinitionBody"]
+    assert body["x-amazon-apigateway-binary-media-types"] == ["*/*"]
 
 
 def test_functions_keep_the_stage_environment_and_gain_the_deploy_parameters(packaged):

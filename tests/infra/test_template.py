@@ -318,6 +318,7 @@ def gateway(stage: Stage, shape: AppShape) -> dict[str, Any]:
 
 def test_gateway_errors_answer_in_our_error_shape(shape):
     responses = gateway(load_stage("dev"), shape)
+    not_found = responses.pop("MISSING_AUTHENTICATION_TOKEN")
     assert (
         set(responses)
         == {*GATEWAY_RESPONSE_TYPES, "THROTTLED"}
@@ -326,6 +327,16 @@ def test_gateway_errors_answer_in_our_error_shape(shape):
     for response in responses.values():
         body = response["responseTemplates"]["application/json"]
         assert body == '{"detail":$context.error.messageString,"errors":[]}'
+    assert not_found["statusCode"] == "404"
+    assert not_found["responseTemplates"] == {"application/json": '{"detail":"Not Found"}'}
+
+
+def test_an_unknown_route_on_aws_is_a_404_that_echoes_nothing(shape):
+    """API Gateway's own answer quotes the Authorization header; ours is a constant."""
+    responses = gateway(load_stage("dev").with_env(CORS_ALLOW_ORIGINS="https://app.example.com"), shape)
+    not_found = responses["MISSING_AUTHENTICATION_TOKEN"]
+    assert "$" not in not_found["responseTemplates"]["application/json"]
+    assert not_found["responseParameters"] == responses["DEFAULT_4XX"]["responseParameters"]
 
 
 def test_gateway_errors_carry_cors_headers_for_the_stages_origins(shape):

@@ -15,7 +15,7 @@ from pynamodb.expressions.update import Action
 from pynamodb.transactions import TransactWrite
 
 from chalicelib.models import AssetModel, ImageRefModel, ManifestModel, UploadModel
-from chalicelib.repositories.base import transact
+from chalicelib.repositories.base import condition_failed, transact, translate_errors
 from chalicelib.repositories.manifests import live_condition
 
 U = UploadModel
@@ -25,6 +25,14 @@ M = ManifestModel
 PENDING = "pending"
 
 
+def _shows(manifest_id: str, asset_id: str, object_key: str) -> bool:
+    try:
+        return A.get(manifest_id, asset_id, consistent_read=True).reference_image_key == object_key
+    except DoesNotExist:
+        return False
+
+
+@translate_errors
 class UploadRepository:
     def add(self, ticket: UploadModel) -> None:
         ticket.pending_pk = PENDING
@@ -64,11 +72,21 @@ class UploadRepository:
             )
             tx.update(
                 M(ticket.owner_id, ticket.manifest_id),
-                actions=[M.revision.add(1), M.updated_at.set(now)],
+                # s_upd with updated_at: the updated_at listing order follows.
+                actions=[
+                    M.revision.add(1),
+                    M.updated_at.set(now),
+                    M.s_upd.set(f"{now}#{ticket.manifest_id}"),
+                ],
                 condition=live_condition(),
             )
 
-        transact(build)
+        # The object key is this ticket's own: the asset showing it means this
+        # completion committed (its answer may have been lost).
+        transact(
+            build,
+            committed=lambda: _shows(ticket.manifest_id, ticket.asset_id, ticket.object_key),
+        )
 
     def finish(self, upload_id: str, status: str, reason: str | None, ttl: Any) -> bool:
         """PENDING -> REJECTED/EXPIRED; False when it was no longer pending."""
@@ -78,7 +96,7 @@ class UploadRepository:
         try:
             U(upload_id).update(actions=actions, condition=U.status == "PENDING")
         except UpdateError as exc:
-            if exc.cause_response_code == "ConditionalCheckFailedException":
+            if condition_failed(exc):
                 return False
             raise
         return True
@@ -89,6 +107,7 @@ class UploadRepository:
         return [t for t in tickets if t is not None and t.status == "PENDING"]
 
 
+@translate_errors
 class ImageRefRepository:
     def acquire(self, object_key: str, count: int) -> bool:
         """Add references to an image that still exists (count > 0); False if it is gone."""
@@ -98,7 +117,7 @@ class ImageRefRepository:
                 condition=R.object_key.exists() & (R.ref_count > 0),
             )
         except UpdateError as exc:
-            if exc.cause_response_code == "ConditionalCheckFailedException":
+            if condition_failed(exc):
                 return False
             raise
         return True
@@ -110,7 +129,7 @@ class ImageRefRepository:
         try:
             item.update(actions=[R.ref_count.add(-1)], condition=R.ref_count > 0)
         except UpdateError as exc:
-            if exc.cause_response_code == "ConditionalCheckFailedException":
+            if condition_failed(exc):
                 return None
             raise
         if int(item.ref_count) > 0:
@@ -118,7 +137,7 @@ class ImageRefRepository:
         try:
             item.delete(condition=R.ref_count == 0)
         except DeleteError as exc:
-            if exc.cause_response_code == "ConditionalCheckFailedException":
+            if condition_failed(exc):
                 return None  # someone acquired it again meanwhile: keep it
             raise
         return item

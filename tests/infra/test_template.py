@@ -334,3 +334,12 @@ def test_the_cursor_secret_is_a_hidden_required_parameter_where_the_stage_sets_n
     assert params["JwtIssuer"]["Default"] == ""
     local = template_for(load_stage("local"), shape)["Parameters"]
     assert local["CursorSecret"]["Default"] == load_stage("local").env["CURSOR_SECRET"]
+
+
+def test_sqs_event_sources_report_partial_batch_failures(shape):
+    template = template_for(load_stage("dev"), shape)
+    assert shape.sqs_events == (("OnUploadEvent", "OnUploadEventSqsEventSource"),)
+    events = template["Resources"]["OnUploadEvent"]["Properties"]["Events"]
+    assert events == {
+        "OnUploadEventSqsEventSource": {"Properties": {"FunctionResponseTypes": ["ReportBatchItemFailures"]}}
+    }

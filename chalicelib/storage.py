@@ -36,6 +36,7 @@ def _s3_errors(fn: _F) -> _F:
 
     return wrapper  # type: ignore[return-value]
 
+
 URL_CACHE_SIZE = 10_000
 
 

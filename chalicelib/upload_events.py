@@ -32,6 +32,7 @@ def handle_batch(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
     from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 
     processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
-    return process_partial_response(
+    answer = process_partial_response(
         event=event, record_handler=_handle_record, processor=processor, context=context
     )
+    return dict(answer)

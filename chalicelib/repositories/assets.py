@@ -3,7 +3,7 @@ manifest's asset_count in the same transaction, so the count is exact."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from pynamodb.exceptions import DoesNotExist
 from pynamodb.expressions.update import Action
@@ -92,7 +92,7 @@ class AssetRepository:
             try:
                 return update_marked(item, actions, condition, token)
             except ConditionNotMet as exc:
-                raise self._refusal(exc.current) from None
+                raise self._refusal(cast(AssetModel | None, exc.current)) from None
 
         def build(tx: TransactWrite) -> None:
             tx.update(item, actions=[*actions, A.write_token.set(token)], condition=condition)

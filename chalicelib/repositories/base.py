@@ -126,7 +126,9 @@ def is_transient(exc: PynamoDBException) -> bool:
     # the botocore error it was raised from.
     for err in (cause, getattr(cause, "__cause__", None)):
         response = getattr(err, "response", None)
-        status = response.get("ResponseMetadata", {}).get("HTTPStatusCode") if isinstance(response, dict) else None
+        if not isinstance(response, dict):
+            continue
+        status = response.get("ResponseMetadata", {}).get("HTTPStatusCode")
         if isinstance(status, int) and status >= 500:
             return True
     if isinstance(exc, TransactWriteError):

@@ -14,7 +14,6 @@ from chalicelib.repositories.manifests import ManifestRepository
 from chalicelib.schemas import TAG_PREFIXES, AssetCreate, AssetUpdate
 from chalicelib.services.images import ImageLifecycle
 
-
 RACE_ATTEMPTS = 3
 
 

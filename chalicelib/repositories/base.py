@@ -21,6 +21,7 @@ import functools
 import logging
 import random
 import time
+import types
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -141,7 +142,7 @@ def translate_errors(cls: type[_T]) -> type[_T]:
     """Class decorator for repositories: a dependency failure in any method
     becomes `ServiceUnavailableError` (503 + Retry-After at the HTTP edge)."""
     for name, fn in list(vars(cls).items()):
-        if callable(fn) and not name.startswith("__"):
+        if isinstance(fn, types.FunctionType) and not name.startswith("__"):
             setattr(cls, name, _translated(fn))
     return cls
 

@@ -34,7 +34,9 @@ def in_background(fn: Callable[[], Any]) -> Future[Any]:
     return future
 
 
-def wait_for_hits(faults: FaultClient, rule_id: str, hits: int = 1, unless: Future[Any] | None = None) -> bool:
+def wait_for_hits(
+    faults: FaultClient, rule_id: str, hits: int = 1, unless: Future[Any] | None = None
+) -> bool:
     """Block until the rule has caught `hits` calls (True), or `unless` finished
     first (False). Polls a condition; never decides anything by elapsed time."""
     deadline = time.monotonic() + WAIT_SECONDS

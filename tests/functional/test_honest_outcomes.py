@@ -259,14 +259,16 @@ def test_an_unreachable_bucket_answers_503(owner, faults):
     aid = api.asset(mid)["asset_id"]
     ticket = api.post(f"/api/assets/{aid}/upload-url", {"content_type": "image/png", "size": 100}).json
     key = ticket["url"].split("?")[0].rsplit("/", 1)[-1]
-    faults.inject(service="s3", operation="GetObject", match=key, fault="error_before", status=503, times=None)
+    faults.inject(
+        service="s3", operation="GetObject", match=key, fault="error_before", status=503, times=None
+    )
     r = api.post(f"/api/assets/{aid}/upload-complete", {"upload_id": ticket["upload_id"]})
     assert_unavailable(r)
     assert stored_assets(mid)[0].reference_image_key is None
 
 
 def test_an_unavailable_idempotency_store_answers_503_and_creates_nothing(owner, faults):
-    sub, api = owner
+    _, api = owner
     faults.inject(service="dynamodb", operation="PutItem", match="-idempotency", fault="reset", times=None)
     r = api.post("/api/manifests", {"name": "Kit"}, headers={"Idempotency-Key": str(uuid.uuid4())})
     assert_unavailable(r)

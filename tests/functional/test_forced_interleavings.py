@@ -255,9 +255,8 @@ def test_an_idempotency_key_covers_a_path_however_its_id_is_cased(owner):
 
 
 def test_one_bad_upload_event_fails_alone_and_the_others_are_processed(owner, chalice_client):
-    from tests.functional.test_uploads import put, request_upload
-
     from chalicelib.storage import storage
+    from tests.functional.test_uploads import put, request_upload
 
     _, api = owner
     mid = api.manifest()["manifest_id"]

@@ -283,3 +283,22 @@ def test_a_create_whose_idempotency_record_could_not_be_completed_still_reports_
     r = api.post("/api/manifests", {"name": "Kit"}, headers={"Idempotency-Key": str(uuid.uuid4())})
     assert r.status == 201, r
     assert [m["manifest_id"] for m in api.get("/api/manifests").json] == [r.json["manifest_id"]]
+
+
+# --- cost -------------------------------------------------------------------------------
+
+
+def test_creating_an_asset_takes_two_dynamodb_calls(owner):
+    """The tag allocation (UpdateItem, which also checks live and room) and the
+    asset transaction: no GetItem of the manifest first."""
+    from bench.instrument import DynamoDBMeter
+
+    _, api = owner
+    mid = api.manifest()["manifest_id"]
+    api.asset(mid)  # the clients exist now
+    meter = DynamoDBMeter()
+    meter.attach_all()
+    meter.reset()
+    api.asset(mid, name="measured")
+    used = meter.reset()
+    assert dict(used.calls) == {"UpdateItem": 1, "TransactWriteItems": 1}

@@ -302,3 +302,29 @@ def test_creating_an_asset_takes_two_dynamodb_calls(owner):
     api.asset(mid, name="measured")
     used = meter.reset()
     assert dict(used.calls) == {"UpdateItem": 1, "TransactWriteItems": 1}
+
+
+def test_an_upload_completion_whose_answers_were_all_lost_is_reported_attached(owner, faults):
+    from chalicelib.models import ImageRefModel, UploadModel
+    from tests.functional.test_uploads import complete, put, request_upload
+    from tests.imagefactory import image_bytes
+
+    _, api = owner
+    mid = api.manifest()["manifest_id"]
+    aid = api.asset(mid)["asset_id"]
+    data = image_bytes()
+    ticket = request_upload(api, aid, data)
+    put(ticket, data)
+    faults.inject(
+        service="dynamodb",
+        operation="TransactWriteItems",
+        match=ticket["upload_id"],
+        fault="lose_response",
+        times=botocore_attempts(),
+    )
+    r = complete(api, aid, ticket["upload_id"])
+    assert r.status == 200, r
+    assert r.json["reference_image_url"]
+    (asset,) = stored_assets(mid)
+    assert UploadModel.get(ticket["upload_id"]).status == "COMPLETED"
+    assert ImageRefModel.get(asset.reference_image_key).ref_count == 1

@@ -15,6 +15,7 @@ from chalicelib.repositories.base import (
     ConditionNotMet,
     condition_failed,
     new_write_token,
+    put_new,
     translate_errors,
     update_marked,
 )
@@ -69,7 +70,7 @@ class ManifestRepository:
         if listed:
             for key, value in listing_attributes(manifest).items():
                 setattr(manifest, key, value)
-        manifest.save(condition=M.manifest_id.does_not_exist())
+        put_new(manifest, M.manifest_id.does_not_exist())
 
     def get(self, owner_id: str, manifest_id: str) -> ManifestModel | None:
         try:
@@ -323,7 +324,7 @@ class ManifestRepository:
     def add_pending(self, manifest: ManifestModel, pending_until: str) -> None:
         manifest.pending_until = pending_until
         manifest.pending_gsi_pk = PENDING_PARTITION
-        manifest.save(condition=M.manifest_id.does_not_exist())
+        put_new(manifest, M.manifest_id.does_not_exist())
 
     def publish_pending(self, manifest: ManifestModel) -> None:
         """Make a fully copied duplicate visible in one conditional write."""

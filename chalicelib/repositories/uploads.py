@@ -15,7 +15,7 @@ from pynamodb.expressions.update import Action
 from pynamodb.transactions import TransactWrite
 
 from chalicelib.models import AssetModel, ImageRefModel, ManifestModel, UploadModel
-from chalicelib.repositories.base import condition_failed, transact, translate_errors
+from chalicelib.repositories.base import condition_failed, put_new, transact, translate_errors
 from chalicelib.repositories.manifests import live_condition
 
 U = UploadModel
@@ -36,7 +36,7 @@ def _shows(manifest_id: str, asset_id: str, object_key: str) -> bool:
 class UploadRepository:
     def add(self, ticket: UploadModel) -> None:
         ticket.pending_pk = PENDING
-        ticket.save(condition=U.upload_id.does_not_exist())
+        put_new(ticket, U.upload_id.does_not_exist())
 
     def get(self, upload_id: str) -> UploadModel | None:
         try:
@@ -96,9 +96,12 @@ class UploadRepository:
         try:
             U(upload_id).update(actions=actions, condition=U.status == "PENDING")
         except UpdateError as exc:
-            if condition_failed(exc):
-                return False
-            raise
+            if not condition_failed(exc):
+                raise
+            # Already finished, or our own re-sent write (lost answer): the caller
+            # then still cleans up (deleting objects twice is harmless).
+            current = self.get(upload_id)
+            return current is not None and current.status == status
         return True
 
     def expired_pending(self, now: str, limit: int = 100) -> list[UploadModel]:

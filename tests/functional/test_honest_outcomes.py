@@ -328,3 +328,21 @@ def test_an_upload_completion_whose_answers_were_all_lost_is_reported_attached(o
     (asset,) = stored_assets(mid)
     assert UploadModel.get(ticket["upload_id"]).status == "COMPLETED"
     assert ImageRefModel.get(asset.reference_image_key).ref_count == 1
+
+
+def test_a_manifest_whose_put_answer_was_lost_is_reported_created_once(owner, faults):
+    sub, api = owner
+    name = f"Kit {uuid.uuid4()}"
+    faults.inject(service="dynamodb", operation="PutItem", match=name, fault="lose_response")
+    r = api.post("/api/manifests", {"name": name})
+    assert r.status == 201, r
+    assert [m["manifest_id"] for m in api.get("/api/manifests").json] == [r.json["manifest_id"]]
+
+
+def test_an_upload_ticket_whose_put_answer_was_lost_is_issued(owner, faults):
+    _, api = owner
+    mid = api.manifest()["manifest_id"]
+    aid = api.asset(mid)["asset_id"]
+    faults.inject(service="dynamodb", operation="PutItem", match=aid, fault="lose_response")
+    r = api.post(f"/api/assets/{aid}/upload-url", {"content_type": "image/png", "size": 100})
+    assert r.status == 201, r

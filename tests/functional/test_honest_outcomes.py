@@ -331,7 +331,7 @@ def test_an_upload_completion_whose_answers_were_all_lost_is_reported_attached(o
 
 
 def test_a_manifest_whose_put_answer_was_lost_is_reported_created_once(owner, faults):
-    sub, api = owner
+    _, api = owner
     name = f"Kit {uuid.uuid4()}"
     faults.inject(service="dynamodb", operation="PutItem", match=name, fault="lose_response")
     r = api.post("/api/manifests", {"name": name})

@@ -29,7 +29,13 @@ from typing import Any, TypeVar
 
 from botocore.exceptions import BotoCoreError
 from pynamodb.connection import Connection
-from pynamodb.exceptions import DoesNotExist, PynamoDBException, TransactWriteError, UpdateError
+from pynamodb.exceptions import (
+    DoesNotExist,
+    PutError,
+    PynamoDBException,
+    TransactWriteError,
+    UpdateError,
+)
 from pynamodb.expressions.condition import Condition
 from pynamodb.expressions.update import Action
 from pynamodb.models import Model
@@ -260,3 +266,21 @@ def update_marked(item: _M, actions: list[Action], condition: Condition, token: 
     if item.write_token == token:  # type: ignore[attr-defined]
         return item
     raise ConditionNotMet(item) from cause
+
+
+def put_new(item: Model, condition: Condition) -> None:
+    """PutItem of an item with a fresh random id, `condition` being "no such item".
+
+    botocore re-sends a put whose answer was lost, and the re-send fails that
+    condition against our own first attempt: the item existing then means this
+    write committed (nobody else can know a fresh uuid4).
+    """
+    try:
+        item.save(condition=condition)
+    except PutError as exc:
+        if not condition_failed(exc):
+            raise
+        try:
+            item.refresh(consistent_read=True)
+        except DoesNotExist:
+            raise exc from None

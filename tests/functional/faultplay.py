@@ -10,15 +10,23 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any
+from typing import Any, TypeVar
 
 from faults import FaultClient
 
 from chalicelib import config
 from chalicelib.models import AssetModel, ManifestModel
 
+_T = TypeVar("_T")
+
 WAIT_SECONDS = 120.0  # generous: a machine at load 6 is slow, never wrong
-HOLD_SECONDS = 3.0  # how long a "latency" rule holds a call while the test acts
+
+
+def hold_seconds() -> float:
+    """How long a "latency" rule holds a call while the test runs the other
+    request: shorter than the read timeout (or botocore would re-send the held
+    call), and far longer than one request takes, even on a loaded machine."""
+    return config.dynamodb_read_timeout() - 1.0
 
 
 def botocore_attempts() -> int:
@@ -36,15 +44,18 @@ def in_background(fn: Callable[[], Any]) -> Future[Any]:
 
 def wait_for_hits(
     faults: FaultClient, rule_id: str, hits: int = 1, unless: Future[Any] | None = None
-) -> bool:
-    """Block until the rule has caught `hits` calls (True), or `unless` finished
-    first (False). Polls a condition; never decides anything by elapsed time."""
+) -> float:
+    """Block until the rule has caught `hits` calls, and return a monotonic time
+    no earlier than that; 0.0 when `unless` finished first. Polls a condition;
+    never decides anything by elapsed time."""
     deadline = time.monotonic() + WAIT_SECONDS
+    earliest = time.monotonic()  # the hit happened after the last poll that missed it
     while time.monotonic() < deadline:
         if faults.hits(rule_id) >= hits:
-            return True
+            return earliest
         if unless is not None and unless.done():
-            return False
+            return 0.0
+        earliest = time.monotonic()
         time.sleep(0.02)
     raise AssertionError(f"fault rule {rule_id} never caught {hits} call(s)")
 
@@ -55,3 +66,13 @@ def stored_manifest(owner: str, manifest_id: str) -> ManifestModel:
 
 def stored_assets(manifest_id: str) -> list[AssetModel]:
     return list(AssetModel.query(manifest_id, consistent_read=True))
+
+
+def while_held(held_since: float, fn: Callable[[], _T]) -> _T:
+    """Run the other request while a call is held, and check it really finished
+    inside the hold (`held_since`: monotonic time the hook caught the call), so
+    the interleaving the test asserts on is the one that happened."""
+    result = fn()
+    elapsed = time.monotonic() - held_since
+    assert elapsed < hold_seconds(), f"the other request took {elapsed:.1f} s, longer than the hold"
+    return result

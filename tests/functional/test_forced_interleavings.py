@@ -18,11 +18,12 @@ import pytest
 
 from chalicelib.models import ProjectModel
 from tests.functional.faultplay import (
-    HOLD_SECONDS,
+    hold_seconds,
     in_background,
     stored_assets,
     stored_manifest,
     wait_for_hits,
+    while_held,
 )
 from tests.functional.test_uploads import upload
 from tests.imagefactory import image_bytes
@@ -35,9 +36,9 @@ def owner(make_user: Any) -> tuple[str, Any]:
 
 
 def hold(faults: Any, operation: str, match: str) -> str:
-    """Hold the next matching DynamoDB call for HOLD_SECONDS, then apply it."""
+    """Hold the next matching DynamoDB call for hold_seconds(), then apply it."""
     return faults.inject(
-        service="dynamodb", operation=operation, match=match, fault="latency", delay=HOLD_SECONDS
+        service="dynamodb", operation=operation, match=match, fault="latency", delay=hold_seconds()
     )
 
 
@@ -56,8 +57,8 @@ def test_two_creates_racing_on_the_tag_counter_get_distinct_tags(owner, faults):
     mid = api.manifest()["manifest_id"]
     rule = hold(faults, "UpdateItem", mid)
     a = in_background(lambda: create_asset(api, mid, "A"))
-    wait_for_hits(faults, rule)
-    b = create_asset(api, mid, "B")
+    held = wait_for_hits(faults, rule)
+    b = while_held(held, lambda: create_asset(api, mid, "B"))
     assert b.status == 201, b
     assert a.result().status == 201, a.result()
     tags = sorted(x.manifest_tag for x in stored_assets(mid))
@@ -72,8 +73,8 @@ def test_two_creates_racing_on_asset_count_leave_it_exact(owner, faults):
     mid = api.manifest()["manifest_id"]
     rule = hold(faults, "TransactWriteItems", mid)
     a = in_background(lambda: create_asset(api, mid, "A"))
-    wait_for_hits(faults, rule)
-    assert create_asset(api, mid, "B").status == 201
+    held = wait_for_hits(faults, rule)
+    assert while_held(held, lambda: create_asset(api, mid, "B")).status == 201
     assert a.result().status == 201
     assert stored_manifest(sub, mid).asset_count == len(stored_assets(mid)) == 2
 
@@ -87,8 +88,8 @@ def test_two_deletes_of_one_asset_decrement_the_count_once(owner, faults):
     aid = api.asset(mid, name="gone")["asset_id"]
     rule = hold(faults, "TransactWriteItems", aid)
     a = in_background(lambda: api.delete(f"/api/assets/{aid}"))
-    wait_for_hits(faults, rule)
-    assert api.delete(f"/api/assets/{aid}").status == 200
+    held = wait_for_hits(faults, rule)
+    assert while_held(held, lambda: api.delete(f"/api/assets/{aid}")).status == 200
     assert a.result().status == 404, a.result()
     assert stored_manifest(sub, mid).asset_count == len(stored_assets(mid)) == 1
 
@@ -100,8 +101,8 @@ def test_an_asset_is_not_stored_in_a_manifest_deleted_after_its_tag_was_allocate
     mid = api.manifest()["manifest_id"]
     rule = hold(faults, "TransactWriteItems", mid)
     a = in_background(lambda: create_asset(api, mid))
-    wait_for_hits(faults, rule)
-    assert api.delete(f"/api/manifests/{mid}").status == 200
+    held = wait_for_hits(faults, rule)
+    assert while_held(held, lambda: api.delete(f"/api/manifests/{mid}")).status == 200
     assert a.result().status == 404, a.result()
     assert stored_assets(mid) == []
     assert stored_manifest(sub, mid).asset_count == 0
@@ -119,8 +120,8 @@ def test_a_manifest_delete_racing_an_attach_is_refused_by_the_reference_count(ow
     mid = api.manifest()["manifest_id"]
     rule = hold(faults, "UpdateItem", mid)
     deleting = in_background(lambda: api.delete(f"/api/manifests/{mid}"))
-    wait_for_hits(faults, rule)
-    project = api.post("/api/projects", {"title": "Film", "manifest_id": mid})
+    held = wait_for_hits(faults, rule)
+    project = while_held(held, lambda: api.post("/api/projects", {"title": "Film", "manifest_id": mid}))
     assert project.status == 201, project
     r = deleting.result()
     assert r.status == 409, r
@@ -136,8 +137,8 @@ def test_an_attach_racing_a_manifest_delete_is_refused_by_the_live_condition(own
     mid = api.manifest()["manifest_id"]
     rule = hold(faults, "TransactWriteItems", mid)
     attaching = in_background(lambda: api.post("/api/projects", {"title": "Film", "manifest_id": mid}))
-    wait_for_hits(faults, rule)
-    assert api.delete(f"/api/manifests/{mid}").status == 200
+    held = wait_for_hits(faults, rule)
+    assert while_held(held, lambda: api.delete(f"/api/manifests/{mid}")).status == 200
     r = attaching.result()
     assert r.status == 404, r
     assert list(ProjectModel.query(sub, consistent_read=True)) == []
@@ -151,8 +152,10 @@ def test_two_attaches_racing_count_two_uses(owner, faults):
     mid = api.manifest()["manifest_id"]
     rule = hold(faults, "TransactWriteItems", mid)
     a = in_background(lambda: api.post("/api/projects", {"title": "A", "manifest_id": mid}))
-    wait_for_hits(faults, rule)
-    assert api.post("/api/projects", {"title": "B", "manifest_id": mid}).status == 201
+    held = wait_for_hits(faults, rule)
+    assert (
+        while_held(held, lambda: api.post("/api/projects", {"title": "B", "manifest_id": mid})).status == 201
+    )
     assert a.result().status == 201
     manifest = stored_manifest(sub, mid)
     assert (manifest.times_used, manifest.ref_count) == (2, 2)
@@ -167,7 +170,7 @@ def test_a_project_update_answers_what_it_wrote_even_if_deleted_right_after(owne
     mid = api.manifest()["manifest_id"]
     pid = api.project(title="Film", manifest_id=mid)["project_id"]
     rule = faults.inject(
-        service="dynamodb", operation="GetItem", match=pid, fault="latency", delay=HOLD_SECONDS, times=2
+        service="dynamodb", operation="GetItem", match=pid, fault="latency", delay=hold_seconds(), times=2
     )
     updating = in_background(lambda: api.put(f"/api/projects/{pid}", {"title": "Renamed"}))
     if wait_for_hits(faults, rule, hits=2, unless=updating):
@@ -203,8 +206,8 @@ def test_two_overlapping_reorders_leave_the_thumbnail_on_the_first_image(owner, 
 
     rule = hold(faults, "UpdateItem", mid)  # reorder 1's thumbnail write
     moving_x = in_background(lambda: api.put(f"/api/assets/{x}", {"sort_order": 2}))
-    wait_for_hits(faults, rule)
-    assert api.put(f"/api/assets/{y}", {"sort_order": 3}).status == 200
+    held = wait_for_hits(faults, rule)
+    assert while_held(held, lambda: api.put(f"/api/assets/{y}", {"sort_order": 3})).status == 200
     assert moving_x.result().status == 200
 
     detail = api.get(f"/api/manifests/{mid}").json

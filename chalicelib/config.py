@@ -132,10 +132,11 @@ def dynamodb_max_retries() -> int:
 
 
 def retry_mode() -> str:
-    """botocore retry mode for every client: `standard` (exponential backoff with
-    full jitter, retries throttles, 5xx, timeouts and dropped connections) or
-    `adaptive` (the same plus client-side rate limiting)."""
-    return _env("AWS_RETRY_MODE", "standard")
+    """botocore retry mode of every client: `standard` (exponential backoff with full
+    jitter; retries throttles, 5xx, timeouts and dropped connections, within a retry
+    quota). Fixed, not configurable: PynamoDB's model connections always use
+    standard mode (with `max_retry_attempts`), and all clients should behave alike."""
+    return "standard"
 
 
 def dynamodb_retry_configuration() -> dict[str, object]:

@@ -3,21 +3,29 @@ manifest's asset_count in the same transaction, so the count is exact."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
-from pynamodb.exceptions import DoesNotExist, UpdateError
+from pynamodb.exceptions import DoesNotExist
 from pynamodb.expressions.update import Action
 from pynamodb.transactions import TransactWrite
 
 from chalicelib.errors import NotFoundError, PreconditionFailedError
 from chalicelib.models import AssetLocatorModel, AssetModel
-from chalicelib.repositories.base import transact
+from chalicelib.repositories.base import (
+    ConditionFailed,
+    ConditionNotMet,
+    new_write_token,
+    transact,
+    translate_errors,
+    update_marked,
+)
 from chalicelib.repositories.manifests import ManifestRepository
 
 A = AssetModel
 L = AssetLocatorModel
 
 
+@translate_errors
 class AssetRepository:
     def __init__(self, manifests: ManifestRepository) -> None:
         self._manifests = manifests
@@ -25,7 +33,9 @@ class AssetRepository:
     def create(self, asset: AssetModel, now: str, max_assets: int) -> None:
         """Put the asset, its locator and the manifest's count change atomically.
 
-        Raises `ConditionFailed` when the manifest is no longer live or full.
+        Raises `ConditionFailed` when the manifest is no longer live or full. A
+        retry whose first attempt committed is recognised by its token, and a
+        failed condition by reading whether this asset (a fresh id) now exists.
         """
         locator = L(asset.asset_id, owner_id=asset.owner_id, manifest_id=asset.manifest_id)
 
@@ -36,7 +46,7 @@ class AssetRepository:
                 tx, asset.owner_id, asset.manifest_id, now, +1, max_assets=max_assets
             )
 
-        transact(build)
+        transact(build, committed=lambda: self.get(asset.manifest_id, asset.asset_id) is not None)
 
     def locate(self, asset_id: str) -> AssetLocatorModel | None:
         try:
@@ -58,12 +68,18 @@ class AssetRepository:
 
     def update(
         self,
+        owner_id: str,
         manifest_id: str,
         asset_id: str,
         changes: dict[str, Any],
         now: str,
         expected_revision: int | None = None,
     ) -> AssetModel:
+        """Write `changes`. A change of `sort_order` may change which image the
+        manifest shows first, so it also bumps the manifest's revision in the same
+        transaction: a thumbnail refresh that read the manifest before it then
+        fails its revision condition instead of storing a stale answer."""
+        token = new_write_token()
         actions: list[Action] = [A.updated_at.set(now), A.revision.add(1)]
         for field, value in changes.items():
             attr = getattr(A, field)
@@ -72,16 +88,36 @@ class AssetRepository:
         if expected_revision is not None:
             condition &= A.revision == expected_revision
         item = A(manifest_id, asset_id)
-        try:
-            item.update(actions=actions, condition=condition)
-        except UpdateError as exc:
-            if exc.cause_response_code != "ConditionalCheckFailedException":
-                raise
+        if "sort_order" not in changes:
+            try:
+                return update_marked(item, actions, condition, token)
+            except ConditionNotMet as exc:
+                raise self._refusal(cast(AssetModel | None, exc.current)) from None
+
+        def build(tx: TransactWrite) -> None:
+            tx.update(item, actions=[*actions, A.write_token.set(token)], condition=condition)
+            self._manifests.tx_bump_revision(tx, owner_id, manifest_id)
+
+        def committed() -> bool:
             current = self.get(manifest_id, asset_id)
-            if current is None:
+            return current is not None and current.write_token == token
+
+        try:
+            transact(build, token=token, committed=committed)
+        except ConditionFailed as exc:
+            if exc.failed == [1]:  # only the manifest's: it is gone
                 raise NotFoundError("Asset not found") from exc
-            raise PreconditionFailedError("The asset has changed", revision=current.revision) from exc
-        return item
+            raise self._refusal(self.get(manifest_id, asset_id)) from exc
+        current = self.get(manifest_id, asset_id)
+        if current is None:  # deleted right after our write
+            raise NotFoundError("Asset not found")
+        return current
+
+    @staticmethod
+    def _refusal(current: AssetModel | None) -> Exception:
+        if current is None:
+            return NotFoundError("Asset not found")
+        return PreconditionFailedError("The asset has changed", revision=int(current.revision))
 
     def delete(
         self,
@@ -91,7 +127,11 @@ class AssetRepository:
         now: str,
         expected_revision: int | None = None,
     ) -> None:
-        """Delete the asset and its locator and decrement the count, atomically."""
+        """Delete the asset and its locator and decrement the count, atomically.
+
+        The asset's `exists` condition makes a second delete fail instead of
+        decrementing the count twice; this request's own retry (a lost answer)
+        is recognised by its ClientRequestToken."""
         condition = A.asset_id.exists()
         if expected_revision is not None:
             condition &= A.revision == expected_revision

@@ -60,17 +60,9 @@ def sweep_expired_uploads(event: Any) -> dict[str, int]:
 # The queue name must be known when Chalice packages the app (decorator
 # argument), so it is the one setting read at import time.
 @app.on_sqs_message(queue=config.upload_queue_name(), batch_size=10)
-def on_upload_event(event: Any) -> None:
-    """S3 ObjectCreated -> SQS: verify and attach uploads whose client never
-    called upload-complete. Failures raise, so SQS retries and then dead-letters."""
-    import json
-    from urllib.parse import unquote_plus
+def on_upload_event(event: Any) -> dict[str, Any]:
+    """S3 ObjectCreated -> SQS: attach uploads nobody completed. Reports partial
+    batch failures, so only failed messages are retried (then dead-lettered)."""
+    from chalicelib import upload_events
 
-    from chalicelib import services
-
-    for message in event:
-        body = json.loads(message.body)
-        for record in body.get("Records", []):
-            key = unquote_plus(record["s3"]["object"]["key"])
-            outcome = services.uploads().handle_object_created(key)
-            app.log.info("upload event %s: %s", key, outcome)
+    return upload_events.handle_batch(event.to_dict(), event.context)

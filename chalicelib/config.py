@@ -143,6 +143,46 @@ def dynamodb_max_retries() -> int:
     return _int("DYNAMODB_MAX_RETRIES", 3)
 
 
+def retry_mode() -> str:
+    """botocore retry mode of every client: `standard` (exponential backoff with full
+    jitter; retries throttles, 5xx, timeouts and dropped connections, within a retry
+    quota). Fixed, not configurable: PynamoDB's model connections always use
+    standard mode (with `max_retry_attempts`), and all clients should behave alike."""
+    return "standard"
+
+
+def dynamodb_retry_configuration() -> dict[str, object]:
+    """botocore `retries` for DynamoDB clients: 1 + DYNAMODB_MAX_RETRIES attempts.
+    (PynamoDB's model connections build the same from `max_retry_attempts`.)"""
+    return {"total_max_attempts": 1 + dynamodb_max_retries(), "mode": retry_mode()}
+
+
+def dynamodb_resolve_budget_seconds() -> float:
+    """After a write's outcome stayed unknown, a read of our own write is made only
+    if the request has spent less than this, so the answer still fits the 29 s
+    API Gateway limit; otherwise the answer is 503 (the client retries with its
+    Idempotency-Key)."""
+    return float(_env("DYNAMODB_RESOLVE_BUDGET_SECONDS", "8"))
+
+
+def s3_connect_timeout() -> float:
+    return float(_env("S3_CONNECT_TIMEOUT", "2"))
+
+
+def s3_read_timeout() -> float:
+    return float(_env("S3_READ_TIMEOUT", "10"))
+
+
+def s3_max_attempts() -> int:
+    """Total attempts per S3 call (first try included)."""
+    return _int("S3_MAX_ATTEMPTS", 3)
+
+
+def retry_after_seconds() -> int:
+    """What a 503 tells the client to wait before retrying."""
+    return _int("RETRY_AFTER_SECONDS", 1)
+
+
 # --- OIDC token verification (AUTH_MODE=oidc) -------------------------------------
 
 

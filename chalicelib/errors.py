@@ -55,4 +55,9 @@ class LimitExceededError(DomainError):
 
 
 class ServiceUnavailableError(DomainError):
-    """A dependency (table, bucket) does not answer."""
+    """A dependency (table, bucket, idempotency store) does not answer, or throttles
+    beyond our retries. Raised where the SDK is called, `from` the SDK error."""
+
+    def __init__(self, detail: str, retry_after: int | None = None) -> None:
+        super().__init__(detail)
+        self.retry_after = retry_after

@@ -125,6 +125,8 @@ def error_response(error: DomainError) -> Response:
     body.update(extra)
     if isinstance(error, UnauthorizedError):
         headers["WWW-Authenticate"] = 'Bearer realm="vidpipe"'
+    if isinstance(error, ServiceUnavailableError):
+        headers["Retry-After"] = str(error.retry_after or config.retry_after_seconds())
     return json_response(body, status_for(error), headers)
 
 
@@ -409,9 +411,10 @@ def api_route(
                 if key is not None:
                     from chalicelib import idempotency
 
+                    canonical = {name: kwargs[name] for name in path_params}  # lower-cased ids
                     answer = idempotency.run_once(
                         idempotency.check_key(key),
-                        scope=f"{kwargs.get('owner')}\n{method} {prefix}{path.format(**path_params)}",
+                        scope=f"{kwargs.get('owner')}\n{method} {prefix}{path.format(**canonical)}",
                         fingerprint=_fingerprint(request),
                         produce=produce,
                         lambda_context=getattr(bp, "lambda_context", None),
@@ -421,7 +424,15 @@ def api_route(
             except DomainError as error:
                 if isinstance(error, (ConflictError, PreconditionFailedError)):
                     observability.count("Conflicts")
+                if isinstance(error, ServiceUnavailableError):
+                    observability.count("DependencyFailures")
+                    log.warning("%s %s: 503 (%r)", method, path, error.__cause__)
                 return error_response(error)
+            except Exception:
+                # Last resort: a bug, not the client's fault. Logged with its
+                # traceback; the client gets a generic detail, never internals.
+                log.exception("%s %s: unhandled error", method, path)
+                return json_response({"detail": "Internal server error"}, 500)
             return json_response(answer["body"], answer["status"], answer["headers"])
 
         view.__endpoint__ = endpoint  # type: ignore[attr-defined]

@@ -10,15 +10,19 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import logging
 from collections.abc import Callable
 from typing import Any
 
 from chalicelib import config
 from chalicelib.errors import (
     ConflictError,
+    DomainError,
     ServiceUnavailableError,
     ValidationFailedError,
 )
+
+log = logging.getLogger(__name__)
 
 MAX_KEY_LENGTH = 255
 
@@ -49,7 +53,11 @@ def _persistence(table_name: str, endpoint: str | None, region: str) -> Any:
         "dynamodb",
         region_name=region,
         endpoint_url=endpoint,
-        config=Config(connect_timeout=2, read_timeout=5, retries={"max_attempts": 3, "mode": "standard"}),
+        config=Config(
+            connect_timeout=config.dynamodb_connect_timeout(),
+            read_timeout=config.dynamodb_read_timeout(),
+            retries=config.dynamodb_retry_configuration(),  # type: ignore[arg-type]
+        ),
     )
     return DynamoDBPersistenceLayer(table_name=table_name, boto3_client=client)
 
@@ -70,6 +78,7 @@ def run_once(
     from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig, idempotent_function
     from aws_lambda_powertools.utilities.idempotency.exceptions import (
         IdempotencyAlreadyInProgressError,
+        IdempotencyInconsistentStateError,
         IdempotencyPersistenceLayerError,
         IdempotencyValidationError,
     )
@@ -85,9 +94,18 @@ def run_once(
         # Lets a crashed attempt's in-progress record expire with the invocation.
         settings.register_lambda_context(lambda_context)
 
+    # What `produce` did, so a failure of the record store *after* it ran does not
+    # hide its outcome: a committed create is answered as such, never as a 503.
+    outcome: dict[str, Any] = {}
+
     @idempotent_function(data_keyword_argument="call", persistence_store=persistence, config=settings)
     def create(call: dict[str, str]) -> dict[str, Any]:
-        return produce()
+        try:
+            outcome["result"] = produce()
+        except Exception as exc:
+            outcome["error"] = exc
+            raise
+        return outcome["result"]
 
     call = {"key": f"{scope}\n{key}", "request": hashlib.sha256(fingerprint).hexdigest()}
     try:
@@ -105,6 +123,11 @@ def run_once(
         ) from exc
     except IdempotencyAlreadyInProgressError as exc:
         raise ConflictError("A request with this Idempotency-Key is still in progress; retry") from exc
-    except IdempotencyPersistenceLayerError as exc:
+    except (IdempotencyPersistenceLayerError, IdempotencyInconsistentStateError) as exc:
+        if "result" in outcome:
+            log.warning("idempotency record not saved after success; answering the result")
+            return dict(outcome["result"])
+        if isinstance(outcome.get("error"), DomainError):
+            raise outcome["error"] from exc
         raise ServiceUnavailableError("Idempotency store unavailable") from exc
     return result

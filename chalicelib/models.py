@@ -215,6 +215,10 @@ class ManifestModel(Model):
     # Sparse GSI of duplicates still being copied, for the cleanup sweep.
     pending_gsi_pk = UnicodeAttribute(null=True)
 
+    # The last conditional write's per-request marker (repositories/base.py
+    # `update_marked`): lets a write whose answer was lost recognise itself.
+    write_token = UnicodeAttribute(null=True)
+
 
 # Attach the 5 LSIs and 15 GSIs to the model class.
 MANIFEST_INDEXES: dict[str, Any] = {}
@@ -276,6 +280,9 @@ class AssetModel(Model):
     detection_class = UnicodeAttribute(null=True)
     detection_confidence = NumberAttribute(null=True)
     is_face_crop = BooleanAttribute(default=False)
+    # The last conditional write's per-request marker (repositories/base.py
+    # `update_marked`): lets a write whose answer was lost recognise itself.
+    write_token = UnicodeAttribute(null=True)
 
 
 class AssetLocatorModel(Model):
@@ -346,6 +353,9 @@ class ProjectModel(Model):
     revision = NumberAttribute(default=1)
     s_upd = UnicodeAttribute()
     s_crt = UnicodeAttribute()
+    # The last conditional write's per-request marker (repositories/base.py
+    # `update_marked`): lets a write whose answer was lost recognise itself.
+    write_token = UnicodeAttribute(null=True)
 
     by_manifest = _ProjectsByManifest()
     by_updated = _ProjectsByUpdated()

@@ -176,7 +176,7 @@ def _operation(ep: Endpoint) -> dict[str, Any]:
     # Every status the wrapper in chalicelib.http can answer, not only the view's own.
     codes = set(ep.errors) | {422}  # 422: every route refuses query parameters it does not know
     if ep.auth:
-        codes.add(401)
+        codes.update({401, 503})  # 503: DynamoDB/S3 unreachable or throttling beyond retries
     if _path_params(ep):
         codes.add(404)  # an id that is not a UUID names nothing
     if ep.body is not None or ep.form_file:
@@ -194,6 +194,13 @@ def _operation(ep: Endpoint) -> dict[str, Any]:
         }
     if ep.if_match:
         responses["412"]["headers"] = {"ETag": ETAG_HEADER}
+    if "503" in responses:
+        responses["503"]["headers"] = {
+            "Retry-After": {
+                "description": "Seconds to wait before retrying",
+                "schema": {"type": "integer", "minimum": 0},
+            }
+        }
     for response in responses.values():
         response["headers"] = {**response.get("headers", {}), "X-Request-Id": REQUEST_ID_HEADER}
     op: dict[str, Any] = {

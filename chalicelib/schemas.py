@@ -44,6 +44,8 @@ Uuid = Annotated[
         max_length=36,
         pattern=r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$",
     ),
+    # Ids are stored lower-case; a body id is canonicalised like a path id.
+    AfterValidator(str.lower),
 ]
 
 

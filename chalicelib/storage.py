@@ -1,18 +1,41 @@
 """S3 access: presigned URLs, verification reads, thumbnails, cleanup.
 
 The client is created on first use (or passed in). SDK errors are translated
-here, so services only see our own outcomes.
+here, so services only see our own outcomes: an absent object is None, and any
+other failure of S3 (no answer, throttling beyond botocore's retries, 5xx, a
+refusal) is `ServiceUnavailableError`, answered 503 with Retry-After.
 """
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from chalicelib import config
+from chalicelib.errors import ServiceUnavailableError
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def _s3_errors(fn: _F) -> _F:
+    """Translate botocore errors that escape `fn` into ServiceUnavailableError."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            return fn(*args, **kwargs)
+        except (BotoCoreError, ClientError) as exc:
+            raise ServiceUnavailableError("The object store is not answering; retry shortly") from exc
+
+    return wrapper  # type: ignore[return-value]
+
 
 URL_CACHE_SIZE = 10_000
 
@@ -47,9 +70,9 @@ class Storage:
                 endpoint_url=config.s3_endpoint(),
                 config=Config(
                     signature_version="s3v4",
-                    connect_timeout=2,
-                    read_timeout=10,
-                    retries={"max_attempts": 3, "mode": "standard"},
+                    connect_timeout=config.s3_connect_timeout(),
+                    read_timeout=config.s3_read_timeout(),
+                    retries={"total_max_attempts": config.s3_max_attempts(), "mode": config.retry_mode()},
                     s3={"addressing_style": "path"},
                 ),
             )
@@ -68,6 +91,7 @@ class Storage:
             return False
         return True
 
+    @_s3_errors
     def presign_put(self, key: str, content_type: str, size: int | None, expires_in: int) -> PresignedPut:
         """A PUT URL whose signature covers Content-Type (and Content-Length when
         declared), so S3 refuses any other type or length."""
@@ -81,6 +105,7 @@ class Storage:
         )
         return PresignedPut(url=url, headers=headers)
 
+    @_s3_errors
     def image_url(self, key: str | None, *, fresh: bool = False) -> str | None:
         """A short-lived GET URL, minted at read time. A URL is reused while it has
         more than half its life left, so a page of 500 assets does not re-sign 1000
@@ -103,6 +128,7 @@ class Storage:
                 self._urls.popitem(last=False)
         return url
 
+    @_s3_errors
     def read_prefix(self, key: str, max_bytes: int) -> StoredObject | None:
         """The first `max_bytes` of an object and its full size, in one ranged GET
         (so an object larger than declared is never read whole); None if absent."""
@@ -122,6 +148,7 @@ class Storage:
         total = content_range.rsplit("/", 1)[-1]
         return StoredObject(data, int(total) if total.isdigit() else len(data))
 
+    @_s3_errors
     def size_of(self, key: str) -> int | None:
         """Stored size, or None when there is no such object."""
         from botocore.exceptions import ClientError
@@ -134,6 +161,7 @@ class Storage:
             raise
         return int(head["ContentLength"])
 
+    @_s3_errors
     def read(self, key: str, max_bytes: int) -> bytes:
         """At most `max_bytes` of the object (a ranged GET, so a lying size cannot
         make us read more)."""
@@ -141,6 +169,7 @@ class Storage:
         data: bytes = response["Body"].read()
         return data
 
+    @_s3_errors
     def read_object(self, key: str) -> bytes | None:
         """The whole object (a version body: written once, never changed), or None."""
         from botocore.exceptions import ClientError
@@ -154,9 +183,11 @@ class Storage:
         data: bytes = response["Body"].read()
         return data
 
+    @_s3_errors
     def write(self, key: str, data: bytes, content_type: str) -> None:
         self.client.put_object(Bucket=self.bucket, Key=key, Body=data, ContentType=content_type)
 
+    @_s3_errors
     def delete(self, *keys: str) -> None:
         keys = tuple(k for k in keys if k)
         if not keys:

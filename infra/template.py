@@ -179,6 +179,8 @@ class AppShape:
     has_rest_api: bool
     sqs_queues: tuple[str, ...]
     max_timeout: int
+    # (function logical id, event logical id) of each SQS event source
+    sqs_events: tuple[tuple[str, str], ...] = ()
 
 
 def app_shape(stage_name: str, project_dir: Path = ROOT) -> AppShape:
@@ -193,6 +195,7 @@ def app_shape(stage_name: str, project_dir: Path = ROOT) -> AppShape:
     functions: dict[str, str] = {}
     timeouts: list[int] = []
     queues: list[str] = []
+    sqs_events: list[tuple[str, str]] = []
     has_api = False
     for resource in resources:
         if isinstance(resource, models.LambdaFunction):
@@ -205,11 +208,18 @@ def app_shape(stage_name: str, project_dir: Path = ROOT) -> AppShape:
         elif isinstance(resource, models.SQSEventSource):
             queue = resource.queue
             queues.append(queue.queue_name if isinstance(queue, models.QueueARN) else queue)
+            sqs_events.append(
+                (
+                    to_cfn_resource_name(resource.lambda_function.resource_name),
+                    to_cfn_resource_name(resource.resource_name),
+                )
+            )
     return AppShape(
         functions=tuple(sorted(functions.values())),
         has_rest_api=has_api,
         sqs_queues=tuple(queues),
         max_timeout=max(timeouts, default=DEFAULT_LAMBDA_TIMEOUT),
+        sqs_events=tuple(sqs_events),
     )
 
 
@@ -528,13 +538,19 @@ def function_overlays(stage: Stage, shape: AppShape, owned: list[str]) -> dict[s
     so no function (nor the SQS event source mapping SAM derives from one) exists
     before what it uses."""
     variables = {env: {"Ref": spec["LogicalId"]} for env, spec in DEPLOY_PARAMETERS.items()}
-    return {
+    overlays: dict[str, Any] = {
         name: {
             "DependsOn": sorted(owned),
             "Properties": {"Runtime": LAMBDA_RUNTIME, "Environment": {"Variables": variables}},
         }
         for name in shape.functions
     }
+    # SQS handlers answer `batchItemFailures` (Powertools BatchProcessor); the
+    # mapping must say so, or Lambda ignores the answer and retries whole batches.
+    for function, event in shape.sqs_events:
+        events = overlays[function]["Properties"].setdefault("Events", {})
+        events[event] = {"Properties": {"FunctionResponseTypes": ["ReportBatchItemFailures"]}}
+    return overlays
 
 
 def build_template(stage: Stage, shape: AppShape) -> dict[str, Any]:

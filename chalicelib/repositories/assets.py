@@ -11,13 +11,19 @@ from pynamodb.transactions import TransactWrite
 
 from chalicelib.errors import NotFoundError, PreconditionFailedError
 from chalicelib.models import AssetLocatorModel, AssetModel
-from chalicelib.repositories.base import ConditionFailed, transact
+from chalicelib.repositories.base import (
+    ConditionFailed,
+    new_write_token,
+    transact,
+    translate_errors,
+)
 from chalicelib.repositories.manifests import ManifestRepository
 
 A = AssetModel
 L = AssetLocatorModel
 
 
+@translate_errors
 class AssetRepository:
     def __init__(self, manifests: ManifestRepository) -> None:
         self._manifests = manifests
@@ -25,7 +31,9 @@ class AssetRepository:
     def create(self, asset: AssetModel, now: str, max_assets: int) -> None:
         """Put the asset, its locator and the manifest's count change atomically.
 
-        Raises `ConditionFailed` when the manifest is no longer live or full.
+        Raises `ConditionFailed` when the manifest is no longer live or full. A
+        retry whose first attempt committed is recognised by its token, and a
+        failed condition by reading whether this asset (a fresh id) now exists.
         """
         locator = L(asset.asset_id, owner_id=asset.owner_id, manifest_id=asset.manifest_id)
 
@@ -36,7 +44,7 @@ class AssetRepository:
                 tx, asset.owner_id, asset.manifest_id, now, +1, max_assets=max_assets
             )
 
-        transact(build)
+        transact(build, committed=lambda: self.get(asset.manifest_id, asset.asset_id) is not None)
 
     def locate(self, asset_id: str) -> AssetLocatorModel | None:
         try:
@@ -63,7 +71,9 @@ class AssetRepository:
         the manifest's revision (and its working version, copy-on-write) in the
         same transaction: a freeze never holds half of it, and a frozen version
         never changes. One call, as before; the answer is `seen` with the changes,
-        exact because the write required that revision."""
+        exact because the write required that revision. A lost answer is settled
+        by the token (and by reading the asset's `write_token`)."""
+        token = new_write_token()
         actions: list[Action] = [A.updated_at.set(now), A.revision.add(1)]
         for field, value in changes.items():
             attr = getattr(A, field)
@@ -72,19 +82,28 @@ class AssetRepository:
         item = A(seen.manifest_id, seen.asset_id)
 
         def build(tx: TransactWrite) -> None:
-            tx.update(item, actions=actions, condition=condition)
+            tx.update(item, actions=[*actions, A.write_token.set(token)], condition=condition)
             self._manifests.tx_bump_revision(tx, seen.owner_id, seen.manifest_id)
 
-        try:
-            transact(build)
-        except ConditionFailed as exc:
+        def committed() -> bool:
             current = self.get(seen.manifest_id, seen.asset_id)
-            if current is None or 0 not in exc.failed:
+            return current is not None and current.write_token == token
+
+        try:
+            transact(build, token=token, committed=committed)
+        except ConditionFailed as exc:
+            if exc.failed == [1]:  # only the manifest's: it is gone
                 raise NotFoundError("Asset not found") from exc
-            raise PreconditionFailedError("The asset has changed", revision=current.revision) from exc
+            raise self._refusal(self.get(seen.manifest_id, seen.asset_id)) from exc
         values = dict(seen.attribute_values)
-        values.update(changes, updated_at=now, revision=expected_revision + 1)
+        values.update(changes, updated_at=now, revision=expected_revision + 1, write_token=token)
         return AssetModel(**{k: v for k, v in values.items() if v is not None})
+
+    @staticmethod
+    def _refusal(current: AssetModel | None) -> Exception:
+        if current is None:
+            return NotFoundError("Asset not found")
+        return PreconditionFailedError("The asset has changed", revision=int(current.revision))
 
     def delete(
         self,
@@ -94,7 +113,11 @@ class AssetRepository:
         now: str,
         expected_revision: int | None = None,
     ) -> None:
-        """Delete the asset and its locator and decrement the count, atomically."""
+        """Delete the asset and its locator and decrement the count, atomically.
+
+        The asset's `exists` condition makes a second delete fail instead of
+        decrementing the count twice; this request's own retry (a lost answer)
+        is recognised by its ClientRequestToken."""
         condition = A.asset_id.exists()
         if expected_revision is not None:
             condition &= A.revision == expected_revision

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from pynamodb.exceptions import DeleteError, DoesNotExist, UpdateError
 from pynamodb.expressions.condition import Condition
 from pynamodb.expressions.update import Action
 from pynamodb.transactions import TransactWrite
 
-from chalicelib.errors import ConflictError, NotFoundError, PreconditionFailedError
+from chalicelib.errors import ConflictError, LimitExceededError, NotFoundError, PreconditionFailedError
 from chalicelib.models import (
     DERIVED_FROM_KEYS,
     MANIFEST_INDEXES,
@@ -18,10 +18,19 @@ from chalicelib.models import (
     ManifestModel,
     index_name,
 )
+from chalicelib.repositories.base import (
+    ConditionNotMet,
+    condition_failed,
+    new_write_token,
+    put_new,
+    translate_errors,
+    update_marked,
+)
 
 M = ManifestModel
 NAME_KEY_MAX_BYTES = 512  # LSI/GSI sort keys are limited to 1024 bytes
 PENDING_PARTITION = "pending"
+RACE_ATTEMPTS = 5
 
 
 def live_condition() -> Condition:
@@ -86,12 +95,13 @@ def _complete_entry(entry: ManifestModel, sort_attr: str, category: str | None, 
         entry.status = status
 
 
+@translate_errors
 class ManifestRepository:
     def add(self, manifest: ManifestModel, *, listed: bool = True) -> None:
         if listed:
             for key, value in listing_attributes(manifest).items():
                 setattr(manifest, key, value)
-        manifest.save(condition=M.manifest_id.does_not_exist())
+        put_new(manifest, M.manifest_id.does_not_exist())
 
     def get(self, owner_id: str, manifest_id: str) -> ManifestModel | None:
         try:
@@ -114,7 +124,8 @@ class ManifestRepository:
         expected_revision: int | None = None,
     ) -> ManifestModel:
         """Apply field changes; listing keys that depend on a changed field change with it."""
-        for _attempt in range(5):
+        token = new_write_token()
+        for _attempt in range(RACE_ATTEMPTS):
             actions: list[Action] = [
                 M.updated_at.set(now),
                 M.s_upd.set(f"{now}#{manifest_id}"),
@@ -137,41 +148,54 @@ class ManifestRepository:
                 for key, value in scope_partitions(owner_id, category, status).items():
                     actions.append(getattr(M, key).set(value))
                 condition &= (M.category == current.category) & (M.status == current.status)
-            item = M(owner_id, manifest_id)
             try:
-                item.update(actions=actions, condition=condition)
-                return item
-            except UpdateError as exc:
-                if exc.cause_response_code != "ConditionalCheckFailedException":
-                    raise
-                self._raise_for_failed_condition(owner_id, manifest_id, expected_revision)
+                return update_marked(M(owner_id, manifest_id), actions, condition, token)
+            except ConditionNotMet as exc:
+                self._explain(exc.current, expected_revision)
         raise ConflictError("The manifest is being changed concurrently; retry")
 
-    def _raise_for_failed_condition(
-        self, owner_id: str, manifest_id: str, expected_revision: int | None
-    ) -> ManifestModel:
-        current = self.get_live(owner_id, manifest_id)
+    @staticmethod
+    def _explain(current: Any, expected_revision: int | None) -> ManifestModel:
+        """Why a conditional write on a manifest was refused: 404 or 412, else
+        return the current item (a concurrent change the caller may retry past)."""
+        if current is None or current.deleted_at or current.pending_until:
+            raise NotFoundError("Manifest not found")
         if expected_revision is not None and current.revision != expected_revision:
             raise PreconditionFailedError("The manifest has changed", revision=current.revision)
-        return current
+        return cast(ManifestModel, current)
 
-    def allocate_tag_number(self, owner_id: str, manifest_id: str, prefix: str) -> int:
+    def allocate_tag_number(
+        self, owner_id: str, manifest_id: str, prefix: str, max_assets: int | None = None
+    ) -> int:
         """Hand out the next number for a tag prefix. Numbers are never reused:
-        the counter only grows, atomically, on the manifest item itself."""
-        item = M(owner_id, manifest_id)
-        try:
-            item.update(actions=[M.tag_seq[prefix].add(1)], condition=live_condition())
-        except UpdateError as exc:
-            if exc.cause_response_code == "ConditionalCheckFailedException":
-                raise NotFoundError("Manifest not found") from exc
-            raise
-        return int(item.tag_seq[prefix])
+        the counter only grows, atomically (`ADD`), on the manifest item itself,
+        and the new value comes back from the same UpdateItem.
+
+        With `max_assets`, the write also requires room for one more asset, so a
+        create learns "not found" or "full" from this one call. A number whose
+        asset is never written is a gap, never a duplicate.
+        """
+        token = new_write_token()
+        condition = live_condition()
+        if max_assets is not None:
+            condition &= M.asset_count < max_assets
+        for _attempt in range(RACE_ATTEMPTS):
+            try:
+                item = update_marked(M(owner_id, manifest_id), [M.tag_seq[prefix].add(1)], condition, token)
+            except ConditionNotMet as exc:
+                current = self._explain(exc.current, None)
+                if max_assets is not None and int(current.asset_count) >= max_assets:
+                    raise LimitExceededError(f"A manifest holds at most {max_assets} assets") from None
+                continue  # room again (a delete): try once more
+            return int(item.tag_seq[prefix])
+        raise ConflictError("The manifest is being changed concurrently; retry")
 
     def soft_delete(self, owner_id: str, manifest_id: str, now: str, expected_revision: int | None) -> bool:
         """Mark deleted and leave every listing index, only while nothing references it.
 
         Returns False when the reference count (kept exact by the attach/detach
-        transactions on this same item) is not zero.
+        transactions on this same item) is not zero. The decision is the write's
+        condition on `ref_count`, never a read of the projects GSI.
         """
         condition = live_condition() & (M.ref_count == 0)
         extra = _revision_condition(expected_revision)
@@ -179,32 +203,36 @@ class ManifestRepository:
             condition &= extra
         actions: list[Action] = [M.deleted_at.set(now), M.updated_at.set(now), M.revision.add(1)]
         actions += [getattr(M, a).remove() for a in LISTING_ATTRS]
-        try:
-            M(owner_id, manifest_id).update(actions=actions, condition=condition)
-        except UpdateError as exc:
-            if exc.cause_response_code != "ConditionalCheckFailedException":
-                raise
-            current = self._raise_for_failed_condition(owner_id, manifest_id, expected_revision)
-            if current.ref_count:
-                return False
-            return self.soft_delete(owner_id, manifest_id, now, expected_revision)
-        return True
+        token = new_write_token()
+        for _attempt in range(RACE_ATTEMPTS):
+            try:
+                update_marked(M(owner_id, manifest_id), actions, condition, token)
+                return True
+            except ConditionNotMet as exc:
+                current = self._explain(exc.current, expected_revision)
+                if current.ref_count:
+                    return False
+                # ref_count went back to 0 between the write and the read: again.
+        raise ConflictError("The manifest is being changed concurrently; retry")
 
     def set_thumbnail(
         self, owner_id: str, manifest_id: str, thumbnail_key: str | None, seen_revision: int
     ) -> bool:
         """Store the derived thumbnail only if nothing changed since `seen_revision`
-        (a later change recomputes it itself); it does not bump the revision."""
+        (a later change recomputes it itself). It bumps the revision: the thumbnail
+        is part of what the ETag stands for, and a slower, older refresh that read
+        the previous revision then fails its condition instead of overwriting."""
         action = M.thumbnail_key.set(thumbnail_key) if thumbnail_key else M.thumbnail_key.remove()
+        condition = live_condition() & (M.revision == seen_revision)
         try:
-            M(owner_id, manifest_id).update(
-                actions=[action, M.version.set(M.frozen_version + 1)],
-                condition=live_condition() & (M.revision == seen_revision),
+            update_marked(
+                M(owner_id, manifest_id),
+                [action, M.revision.add(1), M.version.set(M.frozen_version + 1)],
+                condition,
+                new_write_token(),
             )
-        except UpdateError as exc:
-            if exc.cause_response_code == "ConditionalCheckFailedException":
-                return False
-            raise
+        except ConditionNotMet:
+            return False
         return True
 
     # --- transactional pieces used by the asset and project repositories -------
@@ -341,7 +369,7 @@ class ManifestRepository:
     def add_pending(self, manifest: ManifestModel, pending_until: str) -> None:
         manifest.pending_until = pending_until
         manifest.pending_gsi_pk = PENDING_PARTITION
-        manifest.save(condition=M.manifest_id.does_not_exist())
+        put_new(manifest, M.manifest_id.does_not_exist())
 
     def publish_pending(self, manifest: ManifestModel) -> None:
         """Make a fully copied duplicate visible in one conditional write."""
@@ -362,12 +390,12 @@ class ManifestRepository:
                 actions=[M.deleted_at.set("abandoned")], condition=M.pending_until.exists()
             )
         except UpdateError as exc:
-            if exc.cause_response_code != "ConditionalCheckFailedException":
+            if not condition_failed(exc):
                 raise
 
     def delete_pending(self, owner_id: str, manifest_id: str) -> None:
         try:
             M(owner_id, manifest_id).delete(condition=M.pending_until.exists())
         except DeleteError as exc:  # already published or already gone: nothing to clean
-            if exc.cause_response_code != "ConditionalCheckFailedException":
+            if not condition_failed(exc):
                 raise

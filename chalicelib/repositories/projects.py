@@ -11,7 +11,7 @@ from pynamodb.expressions.update import Action
 from pynamodb.transactions import TransactWrite
 
 from chalicelib.models import ProjectModel
-from chalicelib.repositories.base import transact
+from chalicelib.repositories.base import new_write_token, transact, translate_errors
 from chalicelib.repositories.manifests import ManifestRepository
 from chalicelib.repositories.versions import VersionRepository
 
@@ -28,6 +28,7 @@ def _cursor_key(project: ProjectModel, sort_attr: str, extra: dict[str, Any]) ->
     return key
 
 
+@translate_errors
 class ProjectRepository:
     def __init__(self, manifests: ManifestRepository, versions: VersionRepository) -> None:
         self._manifests = manifests
@@ -40,6 +41,9 @@ class ProjectRepository:
             return None
 
     def create(self, project: ProjectModel, now: str) -> None:
+        """Put the project and count its manifest reference, atomically. The
+        project id is fresh, so finding it stored means this very write committed."""
+
         def build(tx: TransactWrite) -> None:
             tx.save(project, condition=P.project_id.does_not_exist())
             if project.manifest_id:
@@ -47,7 +51,7 @@ class ProjectRepository:
                 self._manifests.tx_attach(tx, project.owner_id, project.manifest_id, version, now)
                 self._versions.tx_pin(tx, project.manifest_id, version)
 
-        transact(build)
+        transact(build, committed=lambda: self.get(project.owner_id, project.project_id) is not None)
 
     def save_changes(
         self,
@@ -72,6 +76,8 @@ class ProjectRepository:
         for field, value in changes.items():
             attr = getattr(P, field)
             actions.append(attr.remove() if value is None else attr.set(value))
+        token = new_write_token()
+        actions.append(P.write_token.set(token))
         item = P(owner_id, before.project_id)
 
         old_pin = (old_mid, before.manifest_version)
@@ -91,10 +97,21 @@ class ProjectRepository:
                 if new_mid:
                     self._versions.tx_pin(tx, new_mid, int(new_version))
 
-        transact(build)
-        refreshed = self.get(owner_id, before.project_id)
-        assert refreshed is not None
-        return refreshed
+        def committed() -> bool:
+            current = self.get(owner_id, before.project_id)
+            return current is not None and current.write_token == token
+
+        transact(build, token=token, committed=committed)
+        # What the transaction wrote, without reading it back (the project may
+        # already have been changed or deleted by someone else since).
+        written = ProjectModel(**before.attribute_values)
+        for field, value in changes.items():
+            setattr(written, field, value)
+        written.updated_at = now
+        written.s_upd = f"{now}#{before.project_id}"
+        written.revision = int(before.revision) + 1
+        written.write_token = token
+        return written
 
     def delete(self, before: ProjectModel) -> None:
         def build(tx: TransactWrite) -> None:

@@ -15,7 +15,7 @@ from pynamodb.expressions.update import Action
 from pynamodb.transactions import TransactWrite
 
 from chalicelib.models import AssetModel, ImageRefModel, ManifestModel, UploadModel
-from chalicelib.repositories.base import transact
+from chalicelib.repositories.base import condition_failed, put_new, transact, translate_errors
 from chalicelib.repositories.manifests import content_changed, live_condition
 
 U = UploadModel
@@ -25,10 +25,18 @@ M = ManifestModel
 PENDING = "pending"
 
 
+def _shows(manifest_id: str, asset_id: str, object_key: str) -> bool:
+    try:
+        return A.get(manifest_id, asset_id, consistent_read=True).reference_image_key == object_key
+    except DoesNotExist:
+        return False
+
+
+@translate_errors
 class UploadRepository:
     def add(self, ticket: UploadModel) -> None:
         ticket.pending_pk = PENDING
-        ticket.save(condition=U.upload_id.does_not_exist())
+        put_new(ticket, U.upload_id.does_not_exist())
 
     def get(self, upload_id: str) -> UploadModel | None:
         try:
@@ -73,7 +81,12 @@ class UploadRepository:
                 condition=live_condition(),
             )
 
-        transact(build)
+        # The object key is this ticket's own: the asset showing it means this
+        # completion committed (its answer may have been lost).
+        transact(
+            build,
+            committed=lambda: _shows(ticket.manifest_id, ticket.asset_id, ticket.object_key),
+        )
 
     def finish(self, upload_id: str, status: str, reason: str | None, ttl: Any) -> bool:
         """PENDING -> REJECTED/EXPIRED; False when it was no longer pending."""
@@ -83,9 +96,12 @@ class UploadRepository:
         try:
             U(upload_id).update(actions=actions, condition=U.status == "PENDING")
         except UpdateError as exc:
-            if exc.cause_response_code == "ConditionalCheckFailedException":
-                return False
-            raise
+            if not condition_failed(exc):
+                raise
+            # Already finished, or our own re-sent write (lost answer): the caller
+            # then still cleans up (deleting objects twice is harmless).
+            current = self.get(upload_id)
+            return current is not None and current.status == status
         return True
 
     def expired_pending(self, now: str, limit: int = 100) -> list[UploadModel]:
@@ -94,6 +110,7 @@ class UploadRepository:
         return [t for t in tickets if t is not None and t.status == "PENDING"]
 
 
+@translate_errors
 class ImageRefRepository:
     def acquire(self, object_key: str, count: int) -> bool:
         """Add references to an image that still exists (count > 0); False if it is gone."""
@@ -103,7 +120,7 @@ class ImageRefRepository:
                 condition=R.object_key.exists() & (R.ref_count > 0),
             )
         except UpdateError as exc:
-            if exc.cause_response_code == "ConditionalCheckFailedException":
+            if condition_failed(exc):
                 return False
             raise
         return True
@@ -115,7 +132,7 @@ class ImageRefRepository:
         try:
             item.update(actions=[R.ref_count.add(-1)], condition=R.ref_count > 0)
         except UpdateError as exc:
-            if exc.cause_response_code == "ConditionalCheckFailedException":
+            if condition_failed(exc):
                 return None
             raise
         if int(item.ref_count) > 0:
@@ -123,7 +140,7 @@ class ImageRefRepository:
         try:
             item.delete(condition=R.ref_count == 0)
         except DeleteError as exc:
-            if exc.cause_response_code == "ConditionalCheckFailedException":
+            if condition_failed(exc):
                 return None  # someone acquired it again meanwhile: keep it
             raise
         return item

@@ -15,7 +15,7 @@ from pynamodb.expressions.update import Action
 from pynamodb.transactions import TransactWrite
 
 from chalicelib.models import AssetLocatorModel, AssetModel, ImageRefModel, ManifestModel, VersionModel
-from chalicelib.repositories.base import transact
+from chalicelib.repositories.base import new_write_token, transact, translate_errors
 from chalicelib.repositories.manifests import content_changed, listing_attributes, live_condition
 
 if TYPE_CHECKING:
@@ -33,6 +33,7 @@ TRANSACTION_ITEMS = 100  # DynamoDB's limit per TransactWriteItems
 HELD_IN_FREEZE = TRANSACTION_ITEMS - 2
 
 
+@translate_errors
 class VersionRepository:
     def get(self, manifest_id: str, version: int) -> VersionModel | None:
         try:
@@ -88,7 +89,12 @@ class VersionRepository:
             for key, count in sorted(hold.items()):
                 tx.update(R(key), actions=[R.ref_count.add(count)], condition=R.ref_count > 0)
 
-        transact(build)
+        def committed() -> bool:
+            """Our own write, after a lost answer: the item names our (unique) body."""
+            stored = self.get(summary.manifest_id, version)
+            return stored is not None and stored.body_key == summary.body_key
+
+        transact(build, token=new_write_token(), committed=committed)
 
     def hold_images(self, object_keys: list[str]) -> None:
         """Take one reference per image, before a freeze of a version with more
@@ -134,7 +140,8 @@ class VersionRepository:
         restored.updated_at = now
         restored.asset_count = asset_count
         listing = listing_attributes(restored)
-        actions: list[Action] = [*content_changed(), M.updated_at.set(now)]
+        token = new_write_token()
+        actions: list[Action] = [*content_changed(), M.updated_at.set(now), M.write_token.set(token)]
         actions += [getattr(M, k).set(v) for k, v in fields.items() if v is not None]
         actions += [getattr(M, k).remove() for k in cleared]
         actions += [getattr(M, k).set(v) for k, v in listing.items()]
@@ -162,7 +169,14 @@ class VersionRepository:
             for key, count in plan.acquire.items():
                 tx.update(R(key), actions=[R.ref_count.add(count)], condition=R.ref_count > 0)
 
-        transact(build)
+        def committed() -> bool:
+            try:
+                stored = M.get(owner_id, manifest_id, consistent_read=True)
+            except DoesNotExist:
+                return False
+            return stored.write_token == token
+
+        transact(build, token=token, committed=committed)
 
     # --- transactional pieces used by the project repository -----------------------
 

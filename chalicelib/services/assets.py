@@ -14,7 +14,7 @@ from chalicelib.repositories.manifests import ManifestRepository
 from chalicelib.schemas import TAG_PREFIXES, AssetCreate, AssetUpdate
 from chalicelib.services.images import ImageLifecycle
 
-RACE_ATTEMPTS = 5
+RACE_ATTEMPTS = 3
 
 
 def format_tag(prefix: str, number: int) -> str:
@@ -30,19 +30,21 @@ class AssetService:
         self._assets = assets
         self._images = images
 
-    def _allocate_tag(self, owner_id: str, manifest_id: str, asset_type: str) -> str:
+    def _allocate_tag(
+        self, owner_id: str, manifest_id: str, asset_type: str, max_assets: int | None = None
+    ) -> str:
         prefix = TAG_PREFIXES[asset_type]
-        return format_tag(prefix, self._manifests.allocate_tag_number(owner_id, manifest_id, prefix))
+        number = self._manifests.allocate_tag_number(owner_id, manifest_id, prefix, max_assets)
+        return format_tag(prefix, number)
 
     def create(self, owner_id: str, manifest_id: str, data: AssetCreate) -> AssetModel:
-        """Tags come from a per-manifest counter that only grows (so a deleted
-        asset's tag is never handed out again); the asset and the manifest's
-        asset_count are written in one transaction."""
+        """Two DynamoDB calls: the tag allocation (an atomic ADD on the manifest,
+        conditioned on a live manifest with room, answering 404 or 409 itself), then
+        one transaction writing the asset, its locator and the manifest's
+        asset_count with the same conditions. Tags come from a counter that only
+        grows, so a deleted asset's tag is never handed out again."""
         max_assets = config.max_assets_per_manifest()
-        manifest = self._manifests.get_live(owner_id, manifest_id)
-        if manifest.asset_count >= max_assets:
-            raise LimitExceededError(f"A manifest holds at most {max_assets} assets")
-        tag = self._allocate_tag(owner_id, manifest_id, data.asset_type.value)
+        tag = self._allocate_tag(owner_id, manifest_id, data.asset_type.value, max_assets)
         now = utcnow()
         asset = AssetModel(
             manifest_id,
@@ -60,14 +62,17 @@ class AssetService:
             revision=1,
             is_face_crop=False,
         )
-        try:
-            self._assets.create(asset, now, max_assets)
-        except ConditionFailed as exc:
-            # Only the manifest update can fail here (fresh ids): it was deleted
-            # or filled up by concurrent creates since the read above.
-            self._manifests.get_live(owner_id, manifest_id)
-            raise LimitExceededError(f"A manifest holds at most {max_assets} assets") from exc
-        return asset
+        for _attempt in range(RACE_ATTEMPTS):
+            try:
+                self._assets.create(asset, now, max_assets)
+                return asset
+            except ConditionFailed as exc:
+                # The asset is not stored (its own write was ruled out): the manifest
+                # was deleted or filled up since the allocation. Say which.
+                manifest = self._manifests.get_live(owner_id, manifest_id)
+                if int(manifest.asset_count) >= max_assets:
+                    raise LimitExceededError(f"A manifest holds at most {max_assets} assets") from exc
+        raise ConflictError("The manifest is being changed concurrently; retry")
 
     def list_for_manifest(self, owner_id: str, manifest_id: str) -> list[AssetModel]:
         self._manifests.get_live(owner_id, manifest_id)

@@ -72,9 +72,11 @@ class ProjectService:
         try:
             self._projects.create(project, now)
         except ConditionFailed as exc:
-            assert data.manifest_id and version is not None
-            self._explain_attach_failure(owner_id, data.manifest_id, version)
-            raise NotFoundError("Manifest not found") from exc
+            # Not stored (the repository ruled out its own committed write): the
+            # manifest's condition failed. Say why, from the manifest as it is now.
+            if data.manifest_id and version is not None:
+                self._explain_attach_failure(owner_id, data.manifest_id, version)
+            raise ConflictError("The manifest is being changed concurrently; retry") from exc
         return project
 
     def get(self, owner_id: str, project_id: str) -> ProjectModel:

@@ -69,6 +69,8 @@ def test_the_upload_event_handler_listens_to_the_queue_the_template_creates(pack
     assert sqs_event_queue_name(event["Properties"]["Queue"]) == f"vidpipe-{stage}-upload-events"
     assert sam["UploadEventsQueue"]["Properties"]["QueueName"] == f"vidpipe-{stage}-upload-events"
     assert "UploadEventsQueue" in sam["OnUploadEvent"]["DependsOn"]
+    # The handler answers batchItemFailures; without this Lambda would ignore them.
+    assert event["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
 
 
 def test_the_merged_api_answers_gateway_errors_in_our_shape(packaged):

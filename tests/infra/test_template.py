@@ -416,3 +416,12 @@ def test_a_throttled_request_gets_429_in_our_error_shape_with_retry_after_and_co
         "gatewayresponse.header.Retry-After": "'1'",
         "gatewayresponse.header.Access-Control-Allow-Origin": "'https://app.example.com'",
     }
+
+
+def test_sqs_event_sources_report_partial_batch_failures(shape):
+    template = template_for(load_stage("dev"), shape)
+    assert shape.sqs_events == (("OnUploadEvent", "OnUploadEventSqsEventSource"),)
+    events = template["Resources"]["OnUploadEvent"]["Properties"]["Events"]
+    assert events == {
+        "OnUploadEventSqsEventSource": {"Properties": {"FunctionResponseTypes": ["ReportBatchItemFailures"]}}
+    }

@@ -47,8 +47,9 @@ typecheck: $(DEPS)
 token: $(DEPS)  ## make token USER=alice: a local-stage bearer token, alone on stdout
 	@$(PY) scripts/mint_token.py $(USER)
 
-bench: $(DEPS)  ## DynamoDB calls, items read and latency per operation
+bench: $(DEPS)  ## DynamoDB calls, items read and latency per operation (versions: bench/RESULTS_VERSIONS.md)
 	$(PY) bench/run.py $(BENCH_ARGS)
+	$(PY) bench/versions.py $(VERSIONS_BENCH_ARGS)
 
 CHAOS_SECONDS ?= 180
 CHAOS_CLIENTS ?= 8

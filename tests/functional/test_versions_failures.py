@@ -221,3 +221,50 @@ def test_a_restore_whose_answer_is_lost_is_whole_and_reported(alice, faults, kit
     assert [a["description"] for a in r.json["assets"]] == ["before"]
     assert alice.get(f"/api/assets/{extra['asset_id']}").status == 404
     assert alice.get(f"/api/manifests/{mid}/diff?from=1&to=current").json["changed"] == []
+
+
+def test_an_asset_created_while_a_restore_is_in_flight_is_removed_by_it_or_kept_consistently(
+    alice, faults, kit
+):
+    """The restore's transaction is held while an asset is created: the restore
+    must not commit the plan it made before (asset_count would be wrong and the
+    new asset would survive a restore that promised version 1's assets)."""
+    mid = kit["manifest_id"]
+    freeze(alice, mid)
+    alice.put(f"/api/assets/{kit['hero']}", {"description": "v2"})
+    rule = faults.inject(
+        service="dynamodb",
+        operation="TransactWriteItems",
+        match=kit["hero"],
+        fault="latency",
+        delay=HOLD_SECONDS,
+    )
+    restoring = in_background(lambda: alice.post(f"/api/manifests/{mid}/versions/1/restore"))
+    wait_for_hit(faults, rule)
+    late = alice.asset(mid, name="Late", asset_type="PROP")
+    r = restoring.result(timeout=WAIT_SECONDS)
+    assert r.status == 200, r
+    current = working(alice, mid)
+    assert [a["asset_id"] for a in current["assets"]] == [kit["hero"]]
+    assert current["asset_count"] == 1
+    assert current["assets"][0]["description"] == "before"
+    assert alice.get(f"/api/assets/{late['asset_id']}").status == 404
+
+
+def test_a_restore_that_cannot_write_changes_nothing_and_says_so(alice, faults, kit):
+    mid = kit["manifest_id"]
+    freeze(alice, mid)
+    alice.put(f"/api/assets/{kit['hero']}", {"description": "v2"})
+    before = working(alice, mid)
+    faults.inject(
+        service="dynamodb",
+        operation="TransactWriteItems",
+        match=kit["hero"],
+        fault="error_before",
+        status=503,
+        times=None,
+    )
+    r = alice.post(f"/api/manifests/{mid}/versions/1/restore")
+    assert r.status == 503 and "retry-after" in r.headers, r
+    faults.clear()
+    assert frozen_view(working(alice, mid)) == frozen_view(before)

@@ -51,12 +51,13 @@ def serialize_dynamodb() -> None:
 
 
 def start_moto(port: int = 0, host: str = "127.0.0.1") -> tuple[Any, str]:
-    """Start moto's threaded HTTP server; returns (server, endpoint URL)."""
-    from moto.server import ThreadedMotoServer
+    """Start moto's threaded HTTP server behind the fault layer (scripts/faults.py:
+    pass-through until a test or VIDPIPE_FAULTS installs rules); returns (server, endpoint URL)."""
+    from faults import FAULTS_ENV, FaultMotoServer, rules_from_env
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     serialize_dynamodb()
-    server = ThreadedMotoServer(ip_address=host, port=port, verbose=False)
+    server = FaultMotoServer(host, port, rules_from_env(os.environ.get(FAULTS_ENV)))
     server.start()
     bound_host, bound_port = server.get_host_and_port()
     return server, f"http://{bound_host}:{bound_port}"

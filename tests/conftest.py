@@ -23,6 +23,7 @@ from typing import Any
 
 import pytest
 import requests
+from faults import FaultClient
 from local_backend import provision, start_moto
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -34,6 +35,16 @@ def backend() -> Iterator[dict[str, str]]:
     env = provision(endpoint)
     yield env
     server.stop()
+
+
+@pytest.fixture
+def faults(backend: dict[str, str]) -> Iterator[FaultClient]:
+    """The session moto server's fault hook (scripts/faults.py); every rule is cleared
+    after the test, so a fault never outlives the test that set it."""
+    client = FaultClient(backend["DYNAMODB_ENDPOINT_URL"])
+    client.clear()
+    yield client
+    client.clear()
 
 
 @pytest.fixture(scope="session")

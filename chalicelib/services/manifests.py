@@ -195,12 +195,12 @@ class ManifestService:
         """Roll back a failed duplicate; a failure of the rollback itself is left
         to the sweep (the copy stays pending, invisible, until its deadline)."""
         try:
-            return self._discard_pending(owner_id, manifest_id)
+            return self.discard_unfinished(owner_id, manifest_id)
         except Exception:
             log.warning("duplicate %s not rolled back; left for the sweep", manifest_id, exc_info=True)
             return "left"
 
-    def _discard_pending(self, owner_id: str, manifest_id: str, due_before: str | None = None) -> str:
+    def discard_unfinished(self, owner_id: str, manifest_id: str, due_before: str | None = None) -> str:
         """Remove an unfinished copy: retire it (conditional: never a published
         copy, and with `due_before` only one past its deadline), then its assets,
         then exactly the references it recorded, then the item. Every step can be
@@ -223,8 +223,8 @@ class ManifestService:
         now = now or utcnow()
         swept = 0
         for candidate in self._manifests.expired_pending(now):
-            if self._discard_pending(candidate.owner_id, candidate.manifest_id, due_before=now) == "removed":
-                swept += 1
+            outcome = self.discard_unfinished(candidate.owner_id, candidate.manifest_id, due_before=now)
+            swept += outcome == "removed"
         return swept
 
 

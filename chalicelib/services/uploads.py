@@ -182,9 +182,18 @@ class UploadService:
             self._store.delete(staging_key(ticket))
             self._uploads.finish(ticket.upload_id, "REJECTED", str(exc), self._ttl())
             raise _reject(str(exc)) from exc
-        self._store.write(ticket.object_key, data, ticket.content_type)
-        self._store.write(ticket.thumbnail_key, thumb.data, thumb.content_type)
+        self._write_final(ticket, data, thumb)
         return self._attach(ticket)
+
+    def _write_final(self, ticket: UploadModel, data: bytes, thumb: images.Thumbnail) -> None:
+        """Write-once final objects. A concurrent completion of the same ticket (the
+        client and the S3 event) may have written the final image first, from bytes
+        it verified; then it stays, and the thumbnail is made from it, so the two
+        objects always match and neither changes once written."""
+        if not self._store.write_once(ticket.object_key, data, ticket.content_type):
+            data = self._store.read(ticket.object_key, int(ticket.declared_size) + 1)
+            thumb = images.make_thumbnail(data, ticket.content_type)
+        self._store.write_once(ticket.thumbnail_key, thumb.data, thumb.content_type)
 
     def _verified_bytes(self, ticket: UploadModel, data: bytes | None) -> bytes:
         limit = config.max_upload_bytes()
@@ -215,6 +224,8 @@ class UploadService:
                 self._expire(ticket)
                 raise NotFoundError("Asset not found")
             previous = asset.reference_image_key
+            if previous == ticket.object_key:
+                return asset  # a concurrent completion of this ticket attached it
             seen = self._images.current_ref(previous)
             now = utcnow()
             try:

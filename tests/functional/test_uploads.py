@@ -397,3 +397,34 @@ def test_a_completion_overtaken_by_the_expiry_sweep_says_the_upload_expired(alic
     assert ImageRefModel.count(stored.object_key, consistent_read=True) == 0
     for key in (stored.object_key, stored.thumbnail_key, stored.staging_key):
         assert storage().size_of(key) is None, key
+
+
+def test_a_slower_completion_of_the_same_upload_never_replaces_the_attached_image(alice, asset, faults):
+    """The S3 event's completion verified the first bytes and is held before writing
+    the final object; the client then PUTs other (valid) bytes and completes. When
+    the held write lands, the final object already exists: it is written once, so
+    the attached image stays what the client's completion verified."""
+    from chalicelib import services
+    from tests.functional.stored import HOLD_SECONDS, Background, wait_for_hit
+
+    first, second = image_bytes("image/png", (60, 40)), image_bytes("image/png", (40, 60))
+    size = max(len(first), len(second))
+    first, second = first.ljust(size, b"\0"), second.ljust(size, b"\0")  # bytes after IEND are ignored
+    assert first != second
+    ticket = request_upload(alice, asset["asset_id"], first)
+    put(ticket, first)
+    staging = ticket["url"].split("?")[0].split(storage().bucket + "/", 1)[1]
+    final = "images/" + staging.removeprefix("incoming/")
+    hold = faults.inject(
+        service="s3", operation="PutObject", match=final, fault="latency", delay=HOLD_SECONDS
+    )
+    event = Background(lambda: services.uploads().handle_object_created(staging))
+    wait_for_hit(faults, hold)
+
+    put(ticket, second)
+    r = complete(alice, asset["asset_id"], ticket["upload_id"])
+    assert r.status == 200, r
+    assert event.result() == "attached"  # it answers with the asset as attached
+
+    url = alice.get(f"/api/assets/{asset['asset_id']}").json["reference_image_url"]
+    assert fetch(url) == second

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pynamodb.exceptions import DeleteError, DoesNotExist, UpdateError
+from pynamodb.exceptions import DeleteError, DoesNotExist, PutError, UpdateError
 from pynamodb.expressions.condition import Condition
 from pynamodb.expressions.update import Action
 from pynamodb.transactions import TransactWrite
@@ -294,9 +294,18 @@ class ManifestRepository:
     # --- duplicates in progress ---------------------------------------------------
 
     def add_pending(self, manifest: ManifestModel, pending_until: str) -> None:
+        """Write the unfinished copy (fresh id). A condition failure on botocore's
+        retry of our own write whose answer was lost is resolved by reading it."""
         manifest.pending_until = pending_until
         manifest.pending_gsi_pk = PENDING_PARTITION
-        manifest.save(condition=M.manifest_id.does_not_exist())
+        try:
+            manifest.save(condition=M.manifest_id.does_not_exist())
+        except PutError as exc:
+            if exc.cause_response_code != "ConditionalCheckFailedException":
+                raise
+            stored = self.get(manifest.owner_id, manifest.manifest_id)
+            if stored is None or stored.pending_until != pending_until or stored.deleted_at:
+                raise
 
     def publish_pending(self, manifest: ManifestModel) -> None:
         """Make a fully copied duplicate visible in one conditional write.

@@ -186,26 +186,6 @@ class ImageRefRepository:
         )
         return True
 
-    def release(self, object_key: str, count: int, now: str) -> ImageRefModel | None:
-        """Drop references outside any other write. Returns the record when they
-        were the last (the caller then deletes the objects and the record)."""
-        for _attempt in range(8):
-            seen = self.get(object_key)
-            if seen is None or int(seen.ref_count) <= 0:
-                return None
-            last = False
-
-            def build(tx: TransactWrite, seen: ImageRefModel = seen) -> None:
-                nonlocal last
-                last = self.tx_release(tx, seen, count, now)
-
-            try:
-                transact(build)
-            except ConditionFailed:
-                continue  # the count moved since the read: read again
-            return seen if last else None
-        raise ConflictError("The image is being changed concurrently; retry")
-
     # --- references held by a duplicate that is not published yet ----------------------
 
     def acquire_for_pending(self, owner_id: str, manifest_id: str, object_key: str, count: int) -> bool:

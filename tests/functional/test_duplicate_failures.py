@@ -73,6 +73,26 @@ def test_a_lost_publish_answer_still_gives_the_client_its_published_copy(carol, 
         assert assert_image_consistent(key).ref_count == 2
 
 
+@pytest.mark.parametrize("operation", ["PutItem", "BatchWriteItem", "TransactWriteItems"])
+def test_a_lost_answer_at_any_copying_step_still_gives_one_complete_copy(carol, owner, faults, operation):
+    """PutItem: the pending copy (carries the name); BatchWriteItem: the copied
+    assets; TransactWriteItems: taking an image's references (carries its key)."""
+    mid, keys = source_with_images(carol, 1)
+    name = unique_name("copy")
+    match = keys[0] if operation == "TransactWriteItems" else name
+    if operation == "BatchWriteItem":
+        carol.put(f"/api/assets/{assets_of(mid)[0].asset_id}", {"name": name})
+    faults.inject(service="dynamodb", operation=operation, match=match, fault="lose_response")
+
+    r = carol.post(f"/api/manifests/{mid}/duplicate?name={name}")
+
+    assert r.status == 201, r
+    (copy,) = copies_of(owner, mid)
+    assert copy.manifest_id == r.json["manifest_id"] and copy.pending_until is None
+    assert len(assets_of(copy.manifest_id)) == 1
+    assert assert_image_consistent(keys[0]).ref_count == 2
+
+
 def test_a_duplicate_whose_publish_fails_leaves_nothing_behind(carol, owner, faults):
     """Rollback: the copy is retired, its assets deleted and exactly the references
     it recorded released (the duplicate-rollback mutation leaves a pending copy)."""

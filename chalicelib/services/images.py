@@ -65,8 +65,8 @@ class ImageLifecycle:
     # --- duplicates ----------------------------------------------------------------
 
     def share(self, owner_id: str, copy_id: str, copies: list[AssetModel]) -> set[str]:
-        """Take the references of a pending copy's assets (already written, still
-        invisible), each recorded on the copy in the same transaction. Returns
+        """Take the references for a pending copy's assets, each recorded on the
+        copy in the same transaction (so its removal releases exactly those). Returns
         the images nobody shows any more (their copies must drop them). Raises
         ConflictError when the copy was retired meanwhile."""
         counts = Counter(a.reference_image_key for a in copies if a.reference_image_key)

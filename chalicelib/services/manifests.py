@@ -134,9 +134,10 @@ class ManifestService:
 
         Steps, each resumable or undoable by whoever comes next:
         1. the copy is written pending (absent from every listing index, 404)
-           with a deadline; 2. its assets are batch-written (pointing at the
-        source's images, holding no references); 3. each image's references are
-        taken in a transaction that also records them on the copy (`held_refs`);
+           with a deadline; 2. each image's references are taken in a transaction
+        that also records them on the copy (`held_refs`; an image released since
+        the listing is dropped from the copy); 3. its assets are batch-written
+        (holding no references of their own while the copy is pending);
         4. one conditional write publishes it (and drops `held_refs`: the
         published assets now own the references). On failure the copy is retired
         and removed here, unless it turns out to be published (a lost answer),
@@ -174,15 +175,15 @@ class ManifestService:
         deadline = (datetime.now(UTC) + pending_ttl).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
         self._manifests.add_pending(copy, deadline)
         try:
-            self._assets.put_many(copies)
             gone = self._images.share(owner_id, copy.manifest_id, copies)
-            if gone:
-                # Released since the listing: the copy shows no image there.
-                dropped = [a for a in copies if a.reference_image_key in gone]
-                for asset in dropped:
+            for asset in copies:
+                if asset.reference_image_key in gone:
+                    # Released since the listing: the copy shows no image there.
                     asset.reference_image_key = None
                     asset.thumbnail_key = None
-                self._assets.put_many(dropped)
+            # Written once, in their final form (a late replay of a timed-out batch
+            # carries the same items).
+            self._assets.put_many(copies)
             copy.thumbnail_key = next((a.thumbnail_key for a in copies if a.thumbnail_key), None)
             self._manifests.publish_pending(copy)
         except Exception:

@@ -14,10 +14,10 @@ import pytest
 from chalicelib.errors import ConflictError
 from tests.conftest import Api
 from tests.functional.stored import (
-    HOLD_SECONDS,
     Background,
     assert_image_consistent,
     attach_image,
+    hold_seconds,
     stamp,
     unique_name,
     wait_for_hit,
@@ -239,7 +239,7 @@ def test_a_copy_cannot_be_published_once_the_sweep_has_retired_it(carol, owner, 
     mid, (key,) = source_with_images(carol, 1)
     copy_id = _crashed_after_acquiring(owner, mid, stamp(-timedelta(minutes=1)), key)
     hold = faults.inject(
-        service="dynamodb", operation="Query", match=copy_id, fault="latency", delay=HOLD_SECONDS
+        service="dynamodb", operation="Query", match=copy_id, fault="latency", delay=hold_seconds()
     )
     sweep = Background(services.manifests().sweep_abandoned_duplicates)
     wait_for_hit(faults, hold)
@@ -266,7 +266,7 @@ def test_a_copy_never_reissues_a_tag_of_an_asset_created_during_the_copy(carol, 
     mid = carol.manifest(name="Cast")["manifest_id"]
     carol.asset(mid, name="first")
     hold = faults.inject(
-        service="dynamodb", operation="Query", match=mid, fault="latency", delay=HOLD_SECONDS
+        service="dynamodb", operation="Query", match=mid, fault="latency", delay=hold_seconds()
     )
     duplicate = Background(lambda: services.manifests().duplicate(owner, mid, None))
     wait_for_hit(faults, hold)

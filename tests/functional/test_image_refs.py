@@ -15,11 +15,11 @@ import pytest
 
 from tests.conftest import Api
 from tests.functional.stored import (
-    HOLD_SECONDS,
     Background,
     assert_image_consistent,
     attach_image,
     collect_released_now,
+    hold_seconds,
     image_state,
     stamp,
     unique_name,
@@ -60,20 +60,22 @@ def test_an_asset_delete_whose_object_cleanup_fails_answers_200_and_the_sweep_co
 
 
 def test_a_record_stranded_at_zero_is_never_taken_again_by_a_duplicate(carol, owner, faults):
-    """The duplicate has listed the asset; the asset is then deleted, its objects too,
-    but the record's delete fails (stranded at 0). The duplicate's acquire must fail
-    (`ref_count > 0`), so the copy shows no image rather than a deleted one."""
+    """The duplicate has listed the asset (and is held writing its pending copy); the
+    asset is then deleted, its objects too, but the record's delete fails (stranded
+    at 0). The duplicate's acquire must fail (`ref_count > 0`), so the copy shows
+    no image rather than a deleted one."""
     from chalicelib import services
 
     mid = carol.manifest()["manifest_id"]
     name = unique_name("asset")
     asset = carol.asset(mid, name=name)
     key = attach_image(carol, asset["asset_id"])
+    copy_name = unique_name("copy")
     hold = faults.inject(
-        service="dynamodb", operation="BatchWriteItem", match=name, fault="latency", delay=HOLD_SECONDS
+        service="dynamodb", operation="PutItem", match=copy_name, fault="latency", delay=hold_seconds()
     )
     faults.inject(service="dynamodb", operation="DeleteItem", match=key, fault="error_before", times=None)
-    duplicate = Background(lambda: services.manifests().duplicate(owner, mid, None))
+    duplicate = Background(lambda: services.manifests().duplicate(owner, mid, copy_name))
     wait_for_hit(faults, hold)
 
     assert carol.delete(f"/api/assets/{asset['asset_id']}").status == 200
@@ -102,7 +104,7 @@ def test_deleting_an_asset_while_a_duplicate_takes_its_image_keeps_the_image(car
         operation="TransactWriteItems",
         match=asset["asset_id"],
         fault="latency",
-        delay=HOLD_SECONDS,
+        delay=hold_seconds(),
     )
     delete = Background(lambda: services.assets().delete(owner, asset["asset_id"]))
     wait_for_hit(faults, hold)

@@ -368,7 +368,7 @@ def test_a_completion_overtaken_by_the_expiry_sweep_says_the_upload_expired(alic
     from chalicelib import services
     from chalicelib.models import ImageRefModel, UploadModel
     from chalicelib.repositories.base import utcnow
-    from tests.functional.stored import HOLD_SECONDS, Background, wait_for_hit
+    from tests.functional.stored import Background, hold_seconds, wait_for_hit
 
     data = image_bytes("image/png", (50, 50))
     ticket = request_upload(alice, asset["asset_id"], data)
@@ -379,7 +379,7 @@ def test_a_completion_overtaken_by_the_expiry_sweep_says_the_upload_expired(alic
         operation="TransactWriteItems",
         match=upload_id,
         fault="latency",
-        delay=HOLD_SECONDS,
+        delay=hold_seconds(),
     )
     completing = Background(lambda: complete(alice, asset["asset_id"], upload_id))
     wait_for_hit(faults, hold)
@@ -405,7 +405,7 @@ def test_a_slower_completion_of_the_same_upload_never_replaces_the_attached_imag
     the held write lands, the final object already exists: it is written once, so
     the attached image stays what the client's completion verified."""
     from chalicelib import services
-    from tests.functional.stored import HOLD_SECONDS, Background, wait_for_hit
+    from tests.functional.stored import Background, hold_seconds, wait_for_hit
 
     first, second = image_bytes("image/png", (60, 40)), image_bytes("image/png", (40, 60))
     size = max(len(first), len(second))
@@ -416,7 +416,7 @@ def test_a_slower_completion_of_the_same_upload_never_replaces_the_attached_imag
     staging = ticket["url"].split("?")[0].split(storage().bucket + "/", 1)[1]
     final = "images/" + staging.removeprefix("incoming/")
     hold = faults.inject(
-        service="s3", operation="PutObject", match=final, fault="latency", delay=HOLD_SECONDS
+        service="s3", operation="PutObject", match=final, fault="latency", delay=hold_seconds("s3")
     )
     event = Background(lambda: services.uploads().handle_object_created(staging))
     wait_for_hit(faults, hold)

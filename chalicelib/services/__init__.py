@@ -40,7 +40,7 @@ def manifests() -> ManifestService:
 
 def assets() -> AssetService:
     r = _repositories()
-    return AssetService(r.manifests, r.assets, r.images)
+    return AssetService(r.manifests, r.assets, r.images, ImageRefRepository())
 
 
 def projects() -> ProjectService:
@@ -51,3 +51,7 @@ def projects() -> ProjectService:
 def uploads() -> UploadService:
     r = _repositories()
     return UploadService(assets(), r.assets, r.uploads, r.images, storage())
+
+
+def images() -> ImageLifecycle:
+    return _repositories().images

@@ -52,9 +52,14 @@ def sweep_abandoned_duplicates(event: Any) -> dict[str, int]:
 
 @app.schedule("rate(15 minutes)")
 def sweep_expired_uploads(event: Any) -> dict[str, int]:
+    """Image objects nobody will show: expired uploads, and released images
+    whose releasing request died before deleting them."""
     from chalicelib import services
 
-    return {"swept": services.uploads().sweep_expired()}
+    return {
+        "swept": services.uploads().sweep_expired(),
+        "released_images": services.images().sweep_released(),
+    }
 
 
 # The queue name must be known when Chalice packages the app (decorator

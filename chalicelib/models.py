@@ -17,6 +17,7 @@ from pynamodb.attributes import (
     NumberAttribute,
     TTLAttribute,
     UnicodeAttribute,
+    UnicodeSetAttribute,
 )
 from pynamodb.indexes import (
     GlobalSecondaryIndex,
@@ -214,6 +215,10 @@ class ManifestModel(Model):
 
     # Sparse GSI of duplicates still being copied, for the cleanup sweep.
     pending_gsi_pk = UnicodeAttribute(null=True)
+    # While pending: "<count>:<image object key>" for each image reference this
+    # copy took, added in the same transaction as the acquire and removed in the
+    # same transaction as the release, so a rollback releases exactly those.
+    held_refs = UnicodeSetAttribute(null=True)
 
     # The last conditional write's per-request marker (repositories/base.py
     # `update_marked`): lets a write whose answer was lost recognise itself.
@@ -383,8 +388,11 @@ class UploadModel(Model):
     owner_id = UnicodeAttribute()
     manifest_id = UnicodeAttribute()
     asset_id = UnicodeAttribute()
-    object_key = UnicodeAttribute()
+    object_key = UnicodeAttribute()  # where the verified bytes are written (final)
     thumbnail_key = UnicodeAttribute()
+    # Where the presigned PUT lands; never attached, deleted after completion
+    # (absent on tickets issued before staging existed: they PUT to object_key).
+    staging_key = UnicodeAttribute(null=True)
     content_type = UnicodeAttribute()
     declared_size = NumberAttribute()
     status = UnicodeAttribute()  # PENDING | COMPLETED | REJECTED | EXPIRED
@@ -397,9 +405,22 @@ class UploadModel(Model):
     pending = _PendingUploads()
 
 
+class _ReleasedImages(GlobalSecondaryIndex["ImageRefModel"]):
+    """Sparse: only records whose count reached 0 (objects still to delete)."""
+
+    class Meta:
+        index_name = "released"
+        projection = KeysOnlyProjection()
+
+    zero_pk = UnicodeAttribute(hash_key=True)
+    zero_since = UnicodeAttribute(range_key=True)
+
+
 class ImageRefModel(Model):
-    """How many assets show an image object. Duplicated manifests share image
-    objects; an object (and its thumbnail) is deleted only when this reaches 0."""
+    """How many assets (and pending duplicates) show an image object. Duplicated
+    manifests share image objects. 0 is final: nothing acquires a record at 0;
+    the write that reaches 0 also sets `zero_since`, which puts the record in the
+    `released` index until its objects and then the record itself are deleted."""
 
     class Meta(_BaseMeta):
         table_name = _table("image-refs")
@@ -408,6 +429,10 @@ class ImageRefModel(Model):
     thumbnail_key = UnicodeAttribute()
     owner_id = UnicodeAttribute()
     ref_count = NumberAttribute(default=0)
+    zero_since = UnicodeAttribute(null=True)
+    zero_pk = UnicodeAttribute(null=True)
+
+    released = _ReleasedImages()
 
 
 class VersionModel(Model):

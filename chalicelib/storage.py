@@ -188,6 +188,25 @@ class Storage:
         self.client.put_object(Bucket=self.bucket, Key=key, Body=data, ContentType=content_type)
 
     @_s3_errors
+    def write_once(self, key: str, data: bytes, content_type: str) -> bool:
+        """Create the object only if the key is free (`If-None-Match: *`), so an
+        object, once written, never changes. False when it already existed
+        (including our own write whose answer was lost and retried)."""
+        from botocore.exceptions import ClientError
+
+        try:
+            self.client.put_object(
+                Bucket=self.bucket, Key=key, Body=data, ContentType=content_type, IfNoneMatch="*"
+            )
+        except ClientError as exc:
+            # 412: exists; 409: a concurrent conditional write of the same key is in flight.
+            code = exc.response.get("Error", {}).get("Code")
+            if code in ("PreconditionFailed", "ConditionalRequestConflict"):
+                return False
+            raise
+        return True
+
+    @_s3_errors
     def delete(self, *keys: str) -> None:
         keys = tuple(k for k in keys if k)
         if not keys:

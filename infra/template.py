@@ -31,11 +31,13 @@ ROOT = Path(__file__).resolve().parent.parent
 # Stages whose tables refuse deletion and survive a stack delete or replacement.
 PROTECTED_STAGES = frozenset({"prod"})
 
-# Browsers PUT uploads under this prefix and S3 reports each new object to the
-# queue. Verified images stay where they were uploaded (objects are immutable and
-# shared by duplicated manifests), so no lifecycle rule may expire this prefix:
-# abandoned uploads are deleted by the app's sweep of expired upload tickets.
-UPLOAD_PREFIX = "images/"
+# Browsers PUT uploads under this staging prefix and S3 reports each new object
+# to the queue. The app writes the bytes it verified to `images/` (immutable,
+# shared by duplicated manifests; no lifecycle rule may expire them) and deletes
+# the staging object; a rule expires staging objects the app never deleted (a
+# PUT through a URL after its ticket was settled, a crash after completion).
+UPLOAD_PREFIX = "incoming/"
+STAGING_EXPIRY_DAYS = 2  # longer than any ticket's completion window
 ABANDONED_MULTIPART_DAYS = 1
 DLQ_MAX_RECEIVE_COUNT = 5
 QUEUE_RETENTION_SECONDS = 4 * 24 * 3600
@@ -367,7 +369,13 @@ def storage_resources(stage: Stage, shape: AppShape) -> dict[str, Any]:
                     "Status": "Enabled",
                     "Prefix": "",
                     "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": ABANDONED_MULTIPART_DAYS},
-                }
+                },
+                {
+                    "Id": "expire-upload-staging",
+                    "Status": "Enabled",
+                    "Prefix": UPLOAD_PREFIX,
+                    "ExpirationInDays": STAGING_EXPIRY_DAYS,
+                },
             ]
         },
         "NotificationConfiguration": {

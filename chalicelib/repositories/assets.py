@@ -3,6 +3,7 @@ manifest's asset_count in the same transaction, so the count is exact."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from pynamodb.exceptions import DoesNotExist
@@ -112,20 +113,30 @@ class AssetRepository:
         asset_id: str,
         now: str,
         expected_revision: int | None = None,
+        *,
+        image_key: str | None = None,
+        also: Callable[[TransactWrite], None] | None = None,
     ) -> None:
         """Delete the asset and its locator and decrement the count, atomically.
 
-        The asset's `exists` condition makes a second delete fail instead of
-        decrementing the count twice; this request's own retry (a lost answer)
-        is recognised by its ClientRequestToken."""
+        The asset must still point at `image_key`, so `also` (the release of
+        that image's reference) releases exactly what the deleted asset held. The
+        `exists` condition makes a second delete fail instead of decrementing the
+        count twice; this request's own retry is recognised by its ClientRequestToken."""
         condition = A.asset_id.exists()
         if expected_revision is not None:
             condition &= A.revision == expected_revision
+        if image_key:
+            condition &= A.reference_image_key == image_key
+        else:
+            condition &= A.reference_image_key.does_not_exist()
 
         def build(tx: TransactWrite) -> None:
             tx.delete(A(manifest_id, asset_id), condition=condition)
             tx.delete(L(asset_id))
             self._manifests.tx_asset_added(tx, owner_id, manifest_id, now, -1)
+            if also is not None:
+                also(tx)
 
         transact(build)
 

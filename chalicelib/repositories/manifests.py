@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, cast
 
-from pynamodb.exceptions import DeleteError, DoesNotExist, UpdateError
+from pynamodb.exceptions import DeleteError, DoesNotExist, PutError, UpdateError
 from pynamodb.expressions.condition import Condition
 from pynamodb.expressions.update import Action
 from pynamodb.transactions import TransactWrite
@@ -31,6 +31,7 @@ M = ManifestModel
 NAME_KEY_MAX_BYTES = 512  # LSI/GSI sort keys are limited to 1024 bytes
 PENDING_PARTITION = "pending"
 RACE_ATTEMPTS = 5
+ABANDONED = "abandoned"  # deleted_at of a retired duplicate
 
 
 def live_condition() -> Condition:
@@ -367,35 +368,81 @@ class ManifestRepository:
     # --- duplicates in progress ---------------------------------------------------
 
     def add_pending(self, manifest: ManifestModel, pending_until: str) -> None:
+        """Write the unfinished copy (fresh id). A condition failure on botocore's
+        retry of our own write whose answer was lost is resolved by reading it."""
         manifest.pending_until = pending_until
         manifest.pending_gsi_pk = PENDING_PARTITION
-        put_new(manifest, M.manifest_id.does_not_exist())
+        try:
+            manifest.save(condition=M.manifest_id.does_not_exist())
+        except PutError as exc:
+            if not condition_failed(exc):
+                raise
+            stored = self.get(manifest.owner_id, manifest.manifest_id)
+            if stored is None or stored.pending_until != pending_until or stored.deleted_at:
+                raise
 
     def publish_pending(self, manifest: ManifestModel) -> None:
-        """Make a fully copied duplicate visible in one conditional write."""
-        actions: list[Action] = [M.pending_until.remove(), M.pending_gsi_pk.remove()]
+        """Make a fully copied duplicate visible in one conditional write.
+
+        The condition fails for a copy that was retired (the sweep or a rollback
+        got there first) and for a retry of our own committed write whose answer
+        was lost; the item, read back, tells which. Raises ConflictError when the
+        copy was not published.
+        """
+        actions: list[Action] = [M.pending_until.remove(), M.pending_gsi_pk.remove(), M.held_refs.remove()]
         actions += [getattr(M, k).set(v) for k, v in listing_attributes(manifest).items()]
-        manifest.update(actions=actions, condition=M.pending_until.exists() & M.deleted_at.does_not_exist())
-
-    def expired_pending(self, now: str, limit: int = 50) -> list[ManifestModel]:
-        index = MANIFEST_INDEXES["pending"]
-        keys = list(index.query(PENDING_PARTITION, M.pending_until < now, limit=limit))
-        return keys
-
-    def retire_pending(self, owner_id: str, manifest_id: str) -> None:
-        """Mark an unfinished duplicate as abandoned, so it can never be published
-        while its assets are being removed."""
+        thumb = manifest.thumbnail_key
+        actions.append(M.thumbnail_key.set(thumb) if thumb else M.thumbnail_key.remove())
         try:
-            M(owner_id, manifest_id).update(
-                actions=[M.deleted_at.set("abandoned")], condition=M.pending_until.exists()
+            M(manifest.owner_id, manifest.manifest_id).update(
+                actions=actions, condition=M.pending_until.exists() & M.deleted_at.does_not_exist()
             )
         except UpdateError as exc:
             if not condition_failed(exc):
                 raise
+            current = self.get(manifest.owner_id, manifest.manifest_id)
+            if current is None or current.deleted_at or current.pending_until:
+                raise ConflictError("The copy was abandoned before it completed; retry") from exc
+
+    def expired_pending(self, now: str, limit: int = 50) -> list[ManifestModel]:
+        """Index keys only: candidates, each re-read by `retire_pending`'s condition."""
+        index = MANIFEST_INDEXES["pending"]
+        return list(index.query(PENDING_PARTITION, M.pending_until < now, limit=limit))
+
+    def retire_pending(self, owner_id: str, manifest_id: str, due_before: str | None = None) -> str:
+        """Mark an unfinished duplicate as abandoned, so it can never be published
+        while its assets and references are being removed. With `due_before`
+        (the sweep), only a copy whose deadline passed. Idempotent: the condition
+        still holds for a retry of a committed retire.
+
+        Returns "retired" (removal may proceed), or, read back consistently,
+        "published", "gone" or "not_due" (nothing to remove).
+        """
+        condition = M.pending_until.exists()
+        if due_before is not None:
+            condition &= M.pending_until < due_before
+        try:
+            M(owner_id, manifest_id).update(actions=[M.deleted_at.set(ABANDONED)], condition=condition)
+        except UpdateError as exc:
+            if not condition_failed(exc):
+                raise
+            current = self.get(owner_id, manifest_id)
+            if current is None:
+                return "gone"
+            if not current.pending_until:
+                return "published"
+            return "not_due"
+        return "retired"
 
     def delete_pending(self, owner_id: str, manifest_id: str) -> None:
+        """Delete a retired copy once it holds no image references."""
+        condition = (
+            M.pending_until.exists()
+            & (M.deleted_at == ABANDONED)
+            & M.held_refs.does_not_exist()  # DynamoDB drops a set with its last element
+        )
         try:
-            M(owner_id, manifest_id).delete(condition=M.pending_until.exists())
-        except DeleteError as exc:  # already published or already gone: nothing to clean
+            M(owner_id, manifest_id).delete(condition=condition)
+        except DeleteError as exc:  # already gone (or still holding): nothing to delete now
             if not condition_failed(exc):
                 raise

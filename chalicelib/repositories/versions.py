@@ -8,6 +8,7 @@ one the body was built from, and the version item is created only once.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from pynamodb.exceptions import DoesNotExist
@@ -127,6 +128,8 @@ class VersionRepository:
         plan: RestorePlan,
         asset_count: int,
         now: str,
+        *,
+        also: Callable[[TransactWrite], None],
     ) -> None:
         """Write a restore in one transaction: the manifest (fields, exact
         asset_count, listing keys, copy-on-write), conditioned on the revision
@@ -168,6 +171,7 @@ class VersionRepository:
                 tx.delete(L(asset.asset_id))
             for key, count in plan.acquire.items():
                 tx.update(R(key), actions=[R.ref_count.add(count)], condition=R.ref_count > 0)
+            also(tx)  # the releases of images leaving the working copy
 
         def committed() -> bool:
             try:

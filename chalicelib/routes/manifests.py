@@ -100,5 +100,5 @@ def delete_manifest(owner: str, manifest_id: str, expected_revision: int | None)
     idempotent=True,
 )
 def duplicate_manifest(owner: str, manifest_id: str, query: DuplicateQuery) -> ManifestListItem:
-    copy = services.manifests().duplicate(owner, manifest_id, query.name, query.version)
+    copy = services.manifests().duplicate(owner, manifest_id, query.name, version=query.version)
     return presenters.manifest_item(copy)

@@ -51,12 +51,14 @@ def manifests() -> ManifestService:
 
 def assets() -> AssetService:
     r = _repositories()
-    return AssetService(r.manifests, r.assets, r.images)
+    return AssetService(r.manifests, r.assets, r.images, ImageRefRepository())
 
 
 def versions() -> VersionService:
     r = _repositories()
-    return VersionService(r.manifests, r.assets, r.versions, r.projects, r.images, storage())
+    return VersionService(
+        r.manifests, r.assets, r.versions, r.projects, r.images, ImageRefRepository(), storage()
+    )
 
 
 def projects() -> ProjectService:
@@ -67,3 +69,7 @@ def projects() -> ProjectService:
 def uploads() -> UploadService:
     r = _repositories()
     return UploadService(assets(), r.assets, r.uploads, r.images, storage())
+
+
+def images() -> ImageLifecycle:
+    return _repositories().images

@@ -5,16 +5,22 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from pynamodb.transactions import TransactWrite
+
 from chalicelib import config
 from chalicelib.errors import ConflictError, LimitExceededError, NotFoundError, PreconditionFailedError
-from chalicelib.models import AssetModel, ManifestModel
+from chalicelib.models import AssetModel, ImageRefModel, ManifestModel
 from chalicelib.repositories.assets import AssetRepository
 from chalicelib.repositories.base import ConditionFailed, utcnow
 from chalicelib.repositories.manifests import ManifestRepository
+from chalicelib.repositories.uploads import ImageRefRepository
 from chalicelib.schemas import TAG_PREFIXES, AssetCreate, AssetUpdate
 from chalicelib.services.images import ImageLifecycle
 
 RACE_ATTEMPTS = 3
+# Attempts when an asset's image (or that image's reference count) changes
+# between the read and the write that releases it.
+MAX_IMAGE_RACES = 5
 
 
 def format_tag(prefix: str, number: int) -> str:
@@ -24,11 +30,16 @@ def format_tag(prefix: str, number: int) -> str:
 
 class AssetService:
     def __init__(
-        self, manifests: ManifestRepository, assets: AssetRepository, images: ImageLifecycle
+        self,
+        manifests: ManifestRepository,
+        assets: AssetRepository,
+        images: ImageLifecycle,
+        refs: ImageRefRepository,
     ) -> None:
         self._manifests = manifests
         self._assets = assets
         self._images = images
+        self._refs = refs
 
     def _allocate_tag(
         self, owner_id: str, manifest_id: str, asset_type: str, max_assets: int | None = None
@@ -149,20 +160,48 @@ class AssetService:
         manifest_id: str | None = None,
         expected_revision: int | None = None,
     ) -> None:
-        manifest, asset = self.resolve(owner_id, asset_id, manifest_id)
-        try:
-            self._assets.delete(owner_id, manifest.manifest_id, asset_id, utcnow(), expected_revision)
-        except ConditionFailed as exc:
-            current = self._assets.get(manifest.manifest_id, asset_id)
-            if (
-                current is not None
-                and expected_revision is not None
-                and int(current.revision) != expected_revision
-            ):
-                raise PreconditionFailedError(
-                    "The asset has changed", revision=int(current.revision)
-                ) from exc
-            # Otherwise deleted concurrently (asset or manifest): either way it is gone.
-            raise NotFoundError("Asset not found") from exc
-        # Only after the asset is gone: the image may still be shown elsewhere.
-        self._images.after_asset_removed(owner_id, manifest.manifest_id, asset)
+        """The asset, its locator, the count and the release of its image's
+        reference go in one transaction: no crash can leave a reference nobody
+        holds. The objects are deleted after the commit when that was the last
+        reference (or by the sweep of released images if this request dies)."""
+        for _attempt in range(MAX_IMAGE_RACES):
+            manifest, asset = self.resolve(owner_id, asset_id, manifest_id)
+            image_key = asset.reference_image_key
+            seen = self._images.current_ref(image_key)
+            released: list[bool] = []
+            now = utcnow()
+
+            def release(
+                tx: TransactWrite,
+                seen: ImageRefModel | None = seen,
+                now: str = now,
+                released: list[bool] = released,
+            ) -> None:
+                if seen is not None and int(seen.ref_count) > 0:
+                    released[:] = [self._refs.tx_release(tx, seen, 1, now)]
+
+            try:
+                self._assets.delete(
+                    owner_id,
+                    manifest.manifest_id,
+                    asset_id,
+                    now,
+                    expected_revision,
+                    image_key=image_key,
+                    also=release,
+                )
+            except ConditionFailed as exc:
+                current = self._assets.get(manifest.manifest_id, asset_id)
+                if current is None:
+                    # Deleted concurrently (asset or manifest): either way it is gone.
+                    raise NotFoundError("Asset not found") from exc
+                if expected_revision is not None and int(current.revision) != expected_revision:
+                    raise PreconditionFailedError(
+                        "The asset has changed", revision=int(current.revision)
+                    ) from exc
+                continue  # its image or the image's count moved since the read: again
+            self._images.refresh_manifest_thumbnail(owner_id, manifest.manifest_id)
+            if released and released[0] and seen is not None:
+                self._images.collect_after_commit(seen)
+            return
+        raise ConflictError("The asset's image is being changed concurrently; retry")

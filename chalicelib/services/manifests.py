@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -21,6 +22,8 @@ from chalicelib.schemas import (
 )
 from chalicelib.services.images import ImageLifecycle
 from chalicelib.services.versions import VersionService
+
+log = logging.getLogger(__name__)
 
 COPY_SUFFIX = " (Copy)"
 NAME_MAX = 200
@@ -128,24 +131,42 @@ class ManifestService:
         )
 
     def duplicate(
-        self, owner_id: str, manifest_id: str, name: str | None, version: int | None = None
+        self,
+        owner_id: str,
+        manifest_id: str,
+        name: str | None,
+        pending_ttl: timedelta = PENDING_DUPLICATE_TTL,
+        version: int | None = None,
     ) -> ManifestModel:
         """Copy a manifest and all its assets; the copy is invisible until complete.
 
-        The copy is written as a pending item (absent from every listing index and
-        answered 404), its assets are batch-written, and one conditional write then
-        publishes it. On failure the partial copy is removed here; if the process
-        dies instead, `sweep_abandoned_duplicates` removes it after its deadline.
+        Steps, each resumable or undoable by whoever comes next:
+        1. the copy is written pending (absent from every listing index, 404)
+           with a deadline; 2. each image's references are taken in a transaction
+        that also records them on the copy (`held_refs`; an image released since
+        the listing is dropped from the copy); 3. its assets are batch-written
+        (holding no references of their own while the copy is pending);
+        4. one conditional write publishes it (and drops `held_refs`: the
+        published assets now own the references). On failure the copy is retired
+        and removed here, unless it turns out to be published (a lost answer),
+        in which case the client gets it; if the process dies, the sweep removes
+        it after its deadline. Nothing removes a published copy's assets.
         """
-        live = self._manifests.get_live(owner_id, manifest_id)
+        # The assets before the source item: every copied tag number was
+        # allocated (on the source's counter) before its asset was written, so a
+        # counter read after the listing covers them all (tested by
+        # test_a_copy_never_reissues_a_tag_of_an_asset_created_during_the_copy).
         if version is None:
-            source, assets = live, self._assets.list_for_manifest(manifest_id)
+            assets = self._assets.list_for_manifest(manifest_id)
+            source = self._manifests.get_live(owner_id, manifest_id)
         else:
-            # A frozen version's content; the tag counters stay the live ones (they
-            # are at least every tag the version holds, so the copy never reissues one).
+            # A frozen version's content; the tag counters stay the live ones (read
+            # after the version, they are at least every tag it holds), so the
+            # copy never reissues one. Its images are held by the version, so
+            # their references can always be taken.
             snap = self._versions.get(owner_id, manifest_id, version)
             source, assets = snap.manifest, snap.assets
-            source.tag_seq = live.tag_seq
+            source.tag_seq = self._manifests.get_live(owner_id, manifest_id).tag_seq
         now = utcnow()
         if name is None:
             name = source.name[: NAME_MAX - len(COPY_SUFFIX)] + COPY_SUFFIX
@@ -162,40 +183,78 @@ class ManifestService:
             version=1,
             revision=1,
             ref_count=0,
-            tag_seq=source.tag_seq.as_dict() if source.tag_seq else {},
+            tag_seq=copied_tag_counters(source.tag_seq.as_dict() if source.tag_seq else {}, assets),
             created_at=now,
             updated_at=now,
             parent_manifest_id=source.manifest_id,
         )
         copies = [_copy_asset(a, copy) for a in assets]
-        # Copies share the (immutable) image objects: take their references before
-        # any copy exists. A crash from here on can only leak a reference (the
-        # object is kept), never break an image.
-        self._images.share(copies)
-        copy.thumbnail_key = next((a.thumbnail_key for a in copies if a.thumbnail_key), None)
-        deadline = (datetime.now(UTC) + PENDING_DUPLICATE_TTL).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        deadline = (datetime.now(UTC) + pending_ttl).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
         self._manifests.add_pending(copy, deadline)
         try:
+            gone = self._images.share(owner_id, copy.manifest_id, copies)
+            for asset in copies:
+                if asset.reference_image_key in gone:
+                    # Released since the listing: the copy shows no image there.
+                    asset.reference_image_key = None
+                    asset.thumbnail_key = None
+            # Written once, in their final form (a late replay of a timed-out batch
+            # carries the same items).
             self._assets.put_many(copies)
+            copy.thumbnail_key = next((a.thumbnail_key for a in copies if a.thumbnail_key), None)
             self._manifests.publish_pending(copy)
         except Exception:
-            self._discard_pending(owner_id, copy.manifest_id)
+            if self._undo_duplicate(owner_id, copy.manifest_id) == "published":
+                return self._manifests.get_live(owner_id, copy.manifest_id)
             raise
         return copy
 
-    def _discard_pending(self, owner_id: str, manifest_id: str) -> None:
-        self._manifests.retire_pending(owner_id, manifest_id)
-        removed = self._assets.delete_all(manifest_id)
-        self._images.release_all(removed)
-        self._manifests.delete_pending(owner_id, manifest_id)
+    def _undo_duplicate(self, owner_id: str, manifest_id: str) -> str:
+        """Roll back a failed duplicate; a failure of the rollback itself is left
+        to the sweep (the copy stays pending, invisible, until its deadline)."""
+        try:
+            return self.discard_unfinished(owner_id, manifest_id)
+        except Exception:
+            log.warning("duplicate %s not rolled back; left for the sweep", manifest_id, exc_info=True)
+            return "left"
 
-    def sweep_abandoned_duplicates(self) -> int:
-        """Remove duplicates whose copying process died (scheduled; also callable)."""
+    def discard_unfinished(self, owner_id: str, manifest_id: str, due_before: str | None = None) -> str:
+        """Remove an unfinished copy: retire it (conditional: never a published
+        copy, and with `due_before` only one past its deadline), then its assets,
+        then exactly the references it recorded, then the item. Every step can be
+        repeated, so a crash anywhere leaves a retired copy the sweep finishes."""
+        outcome = self._manifests.retire_pending(owner_id, manifest_id, due_before)
+        if outcome != "retired":
+            return outcome
+        self._assets.delete_all(manifest_id)
+        retired = self._manifests.get(owner_id, manifest_id)
+        if retired is not None:
+            self._images.release_held(owner_id, manifest_id, retired.held_refs)
+        self._manifests.delete_pending(owner_id, manifest_id)
+        return "removed"
+
+    def sweep_abandoned_duplicates(self, now: str | None = None) -> int:
+        """Remove duplicates whose copying process died (scheduled; also callable).
+
+        The `pending` index only proposes candidates; each is retired by a write
+        conditioned on the base item still being pending past its deadline."""
+        now = now or utcnow()
         swept = 0
-        for pending in self._manifests.expired_pending(utcnow()):
-            self._discard_pending(pending.owner_id, pending.manifest_id)
-            swept += 1
+        for candidate in self._manifests.expired_pending(now):
+            outcome = self.discard_unfinished(candidate.owner_id, candidate.manifest_id, due_before=now)
+            swept += outcome == "removed"
         return swept
+
+
+def copied_tag_counters(counters: dict[str, Any], assets: list[AssetModel]) -> dict[str, int]:
+    """A copy's counter per prefix: at least every copied tag number, so the copy
+    never hands out a number one of its assets already holds."""
+    result = {prefix: int(n) for prefix, n in counters.items()}
+    for asset in assets:
+        prefix, _, number = (asset.manifest_tag or "").rpartition("_")
+        if prefix and number.isdigit():
+            result[prefix] = max(result.get(prefix, 0), int(number))
+    return result
 
 
 def _copy_asset(asset: AssetModel, manifest: ManifestModel) -> AssetModel:

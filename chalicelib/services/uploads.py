@@ -36,6 +36,11 @@ log = logging.getLogger(__name__)
 
 TICKET_RETENTION = timedelta(days=7)
 MiB = 1024 * 1024
+# Browsers PUT to STAGING_PREFIX (the bucket reports those objects to the
+# queue); only bytes the service verified are written under IMAGE_PREFIX, by
+# the service, so the presigned URL cannot change an attached image.
+STAGING_PREFIX = "incoming/"
+IMAGE_PREFIX = "images/"
 
 
 def _iso(moment: datetime) -> str:
@@ -45,6 +50,15 @@ def _iso(moment: datetime) -> str:
 def owner_prefix(owner_id: str) -> str:
     """Object keys never contain the raw subject (it is not ours to publish)."""
     return hashlib.sha256(owner_id.encode()).hexdigest()[:24]
+
+
+def staging_key(ticket: UploadModel) -> str:
+    """Where the client's PUT lands (tickets from before staging: the final key)."""
+    return ticket.staging_key or ticket.object_key
+
+
+def _expired() -> ValidationFailedError:
+    return _reject("Upload has expired; request a new upload URL")
 
 
 def _reject(reason: str) -> ValidationFailedError:
@@ -91,12 +105,14 @@ class UploadService:
         now = datetime.now(UTC)
         url_ttl = config.upload_url_ttl_seconds()
         deadline = now + timedelta(seconds=url_ttl + config.upload_complete_window_seconds())
+        ext = images.ALLOWED_TYPES[content_type]
         return UploadModel(
             upload_id,
             owner_id=owner_id,
             manifest_id=asset.manifest_id,
             asset_id=asset.asset_id,
-            object_key=f"images/{base}.{images.ALLOWED_TYPES[content_type]}",
+            object_key=f"{IMAGE_PREFIX}{base}.{ext}",
+            staging_key=f"{STAGING_PREFIX}{base}.{ext}",
             thumbnail_key=f"thumbnails/{base}.webp",
             content_type=content_type,
             declared_size=size,
@@ -114,7 +130,7 @@ class UploadService:
         ticket = self._new_ticket(owner_id, asset, content_type, size)
         self._uploads.add(ticket)
         ttl = config.upload_url_ttl_seconds()
-        put = self._store.presign_put(ticket.object_key, content_type, size, ttl)
+        put = self._store.presign_put(staging_key(ticket), content_type, size, ttl)
         url_expires = _iso(datetime.now(UTC) + timedelta(seconds=ttl))
         return IssuedUpload(ticket, put, url_expires)
 
@@ -143,33 +159,46 @@ class UploadService:
         _, asset = self._assets.resolve(owner_id, asset_id)
         ticket = self._new_ticket(owner_id, asset, content_type, len(upload.data))
         self._uploads.add(ticket)
-        self._store.write(ticket.object_key, upload.data, content_type)
         return self.process(ticket, data=upload.data)
 
     def process(self, ticket: UploadModel, data: bytes | None = None) -> AssetModel:
-        """Verify the stored object and attach it; idempotent per ticket."""
+        """Verify the uploaded bytes and attach them; idempotent per ticket.
+
+        The verified bytes (not the staging object, which the presigned URL can
+        still overwrite) are written to the final key, so what is attached is
+        exactly what was checked."""
         if ticket.status == "COMPLETED":
             return self._current_asset(ticket)
         if ticket.status == "REJECTED":
             raise _reject(ticket.reason or "Upload was rejected")
         if ticket.status == "EXPIRED" or ticket.expires_at < utcnow():
             self._expire(ticket)
-            raise _reject("Upload has expired; request a new upload URL")
+            raise _expired()
         try:
             data = self._verified_bytes(ticket, data)
             thumb = images.make_thumbnail(data, ticket.content_type)
         except images.ImageRejected as exc:
             observability.count("UploadsRejected")
-            self._store.delete(ticket.object_key)
+            self._store.delete(staging_key(ticket))
             self._uploads.finish(ticket.upload_id, "REJECTED", str(exc), self._ttl())
             raise _reject(str(exc)) from exc
-        self._store.write(ticket.thumbnail_key, thumb.data, thumb.content_type)
+        self._write_final(ticket, data, thumb)
         return self._attach(ticket)
+
+    def _write_final(self, ticket: UploadModel, data: bytes, thumb: images.Thumbnail) -> None:
+        """Write-once final objects. A concurrent completion of the same ticket (the
+        client and the S3 event) may have written the final image first, from bytes
+        it verified; then it stays, and the thumbnail is made from it, so the two
+        objects always match and neither changes once written."""
+        if not self._store.write_once(ticket.object_key, data, ticket.content_type):
+            data = self._store.read(ticket.object_key, int(ticket.declared_size) + 1)
+            thumb = images.make_thumbnail(data, ticket.content_type)
+        self._store.write_once(ticket.thumbnail_key, thumb.data, thumb.content_type)
 
     def _verified_bytes(self, ticket: UploadModel, data: bytes | None) -> bytes:
         limit = config.max_upload_bytes()
         if data is None:
-            stored = self._store.read_prefix(ticket.object_key, limit + 1)
+            stored = self._store.read_prefix(staging_key(ticket), limit + 1)
             if stored is None:
                 # Not a rejection: the PUT may still be on its way.
                 raise ValidationFailedError(
@@ -195,20 +224,35 @@ class UploadService:
                 self._expire(ticket)
                 raise NotFoundError("Asset not found")
             previous = asset.reference_image_key
+            if previous == ticket.object_key:
+                return asset  # a concurrent completion of this ticket attached it
+            seen = self._images.current_ref(previous)
             now = utcnow()
             try:
-                self._uploads.complete(ticket, previous, now, self._ttl())
+                last = self._uploads.complete(ticket, seen, previous, now, self._ttl())
             except ConditionFailed:
                 current = self._uploads.get(ticket.upload_id)
                 if current is not None and current.status == "COMPLETED":
                     return self._current_asset(ticket)
+                if current is None or current.status != "PENDING" or current.expires_at <= now:
+                    # Settled meanwhile without us (expired, or refused by a
+                    # concurrent check): say which, and drop what we wrote.
+                    if current is not None and current.status == "PENDING":
+                        self._expire(current)
+                    else:
+                        self._store.delete(ticket.object_key, ticket.thumbnail_key)
+                    if current is not None and current.status == "REJECTED":
+                        raise _reject(current.reason or "Upload was rejected") from None
+                    raise _expired() from None
                 # The asset's image changed under us, or the asset or manifest went away.
                 self._assets.resolve(ticket.owner_id, ticket.asset_id, ticket.manifest_id)
                 time.sleep(0.01)
                 continue
             observability.count("UploadsCompleted")
+            self._discard_staging(ticket)
             self._images.refresh_manifest_thumbnail(ticket.owner_id, ticket.manifest_id)
-            self._images.release(previous)
+            if last and seen is not None:
+                self._images.collect_after_commit(seen)
             # What the transaction wrote, without reading it back.
             asset.reference_image_key = ticket.object_key
             asset.thumbnail_key = ticket.thumbnail_key
@@ -220,9 +264,25 @@ class UploadService:
     def _current_asset(self, ticket: UploadModel) -> AssetModel:
         return self._assets.get(ticket.owner_id, ticket.asset_id, ticket.manifest_id)
 
+    def _discard_staging(self, ticket: UploadModel) -> None:
+        """After completion the staging object is garbage (best effort: the
+        bucket's lifecycle rule on the staging prefix expires leftovers)."""
+        if ticket.staging_key:
+            try:
+                self._store.delete(ticket.staging_key)
+            except Exception:
+                log.warning("staging object %s left to the lifecycle rule", ticket.staging_key, exc_info=True)
+
     def _expire(self, ticket: UploadModel) -> None:
-        if self._uploads.finish(ticket.upload_id, "EXPIRED", None, self._ttl()):
-            self._store.delete(ticket.object_key, ticket.thumbnail_key)
+        """PENDING -> EXPIRED (conditional: never a completed ticket), then its
+        objects, then out of the sweep's index: a crash anywhere leaves a ticket
+        the sweep expires again. No completion commits once the ticket is
+        EXPIRED or past its deadline (conditions of the attaching transaction)."""
+        status = self._uploads.mark_expired(ticket.upload_id, self._ttl())
+        if status != "EXPIRED":
+            return
+        self._store.delete(ticket.object_key, ticket.thumbnail_key, staging_key(ticket))
+        self._uploads.settle_expired(ticket.upload_id)
 
     def _ttl(self) -> datetime:
         return datetime.now(UTC) + TICKET_RETENTION
@@ -238,18 +298,24 @@ class UploadService:
         except ValueError:
             return "ignored: not an upload key"
         ticket = self._uploads.get(upload_id)
-        if ticket is None or ticket.object_key != key:
+        if ticket is None or staging_key(ticket) != key:
             return "ignored: no ticket for this key"
+        if ticket.status != "PENDING" and ticket.staging_key:
+            # A PUT through the old URL after the ticket was settled: garbage.
+            self._store.delete(ticket.staging_key)
+            return f"discarded: ticket {ticket.status.lower()}"
         try:
             self.process(ticket)
         except (ValidationFailedError, NotFoundError) as exc:
             return f"refused: {exc.detail}"
         return "attached"
 
-    def sweep_expired(self) -> int:
-        """Expire tickets whose completion window passed and delete their objects."""
+    def sweep_expired(self, now: datetime | None = None) -> int:
+        """Expire tickets whose completion window passed and delete their objects.
+        No clock margin needed: a ticket marked EXPIRED can no longer complete."""
+        cutoff = _iso(now or datetime.now(UTC))
         swept = 0
-        for ticket in self._uploads.expired_pending(utcnow()):
+        for ticket in self._uploads.expired_pending(cutoff):
             self._expire(ticket)
             swept += 1
         return swept

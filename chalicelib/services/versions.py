@@ -15,13 +15,16 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+from pynamodb.transactions import TransactWrite
+
 from chalicelib import cursors
 from chalicelib.errors import ConflictError, NotFoundError, ValidationFailedError
-from chalicelib.models import AssetModel, ManifestModel, VersionModel
+from chalicelib.models import AssetModel, ImageRefModel, ManifestModel, VersionModel
 from chalicelib.repositories.assets import AssetRepository
 from chalicelib.repositories.base import ConditionFailed, utcnow
 from chalicelib.repositories.manifests import ManifestRepository
 from chalicelib.repositories.projects import ProjectRepository
+from chalicelib.repositories.uploads import ImageRefRepository
 from chalicelib.repositories.versions import HELD_IN_FREEZE, VersionRepository
 from chalicelib.schemas import VersionListQuery
 from chalicelib.services.images import ImageLifecycle
@@ -107,16 +110,18 @@ class RestorePlan:
     overwrite: list[tuple[AssetModel, AssetModel]]
     delete: list[AssetModel]
     acquire: dict[str, int]
-    release: list[str]
+    release: dict[str, int]
 
     def size(self) -> int:
-        return 2 * len(self.create) + len(self.overwrite) + 2 * len(self.delete) + len(self.acquire)
+        items = 2 * len(self.create) + len(self.overwrite) + 2 * len(self.delete)
+        return items + len(self.acquire) + len(self.release)
 
 
 def plan_restore(current: list[AssetModel], target: list[AssetModel]) -> RestorePlan:
     now_by_id = {a.asset_id: a for a in current}
     target_ids = {a.asset_id for a in target}
-    plan = RestorePlan([], [], [a for a in current if a.asset_id not in target_ids], {}, [])
+    plan = RestorePlan([], [], [a for a in current if a.asset_id not in target_ids], {}, {})
+    released: list[str] = []
     for asset in target:
         existing = now_by_id.get(asset.asset_id)
         gained: str | None = None
@@ -131,10 +136,16 @@ def plan_restore(current: list[AssetModel], target: list[AssetModel]) -> Restore
                 else None
             )
             if existing.reference_image_key and existing.reference_image_key != asset.reference_image_key:
-                plan.release.append(existing.reference_image_key)
+                released.append(existing.reference_image_key)
         if gained:
             plan.acquire[gained] = plan.acquire.get(gained, 0) + 1
-    plan.release += [a.reference_image_key for a in plan.delete if a.reference_image_key]
+    released += [a.reference_image_key for a in plan.delete if a.reference_image_key]
+    # One image may leave with one asset and come back with another: net them
+    # (a transaction may not touch one item twice).
+    for key in released:
+        plan.acquire[key] = plan.acquire.get(key, 0) - 1
+    plan.release = {k: -n for k, n in plan.acquire.items() if n < 0}
+    plan.acquire = {k: n for k, n in plan.acquire.items() if n > 0}
     return plan
 
 
@@ -191,9 +202,11 @@ class VersionService:
         versions: VersionRepository,
         projects: ProjectRepository,
         images: ImageLifecycle,
+        refs: ImageRefRepository,
         store: Storage,
     ) -> None:
         self._images = images
+        self._refs = refs
         self._manifests = manifests
         self._assets = assets
         self._versions = versions
@@ -374,12 +387,29 @@ class VersionService:
                 for k in RESTORABLE_OPTIONAL
                 if k not in fields and manifest.attribute_values.get(k) is not None
             ]
+            now = utcnow()
+            # Images leaving the working copy are released inside the same write
+            # (from a consistent read of their counts); those that reached 0 are
+            # collected after the commit.
+            seen = [(self._images.current_ref(key), n) for key, n in sorted(plan.release.items())]
+            last: list[ImageRefModel] = []
+
+            def release(tx: TransactWrite, seen: list[Any] = seen, last: list[ImageRefModel] = last) -> None:
+                last.clear()
+                for ref, count in seen:
+                    if (
+                        ref is not None
+                        and int(ref.ref_count) > 0
+                        and self._refs.tx_release(tx, ref, count, now)
+                    ):
+                        last.append(ref)
+
             try:
-                self._versions.restore(manifest, fields, cleared, plan, len(target.assets), utcnow())
+                self._versions.restore(manifest, fields, cleared, plan, len(target.assets), now, also=release)
             except ConditionFailed:
-                continue  # changed since our read: plan again
-            for key in plan.release:  # after the write: the image may be shown elsewhere
-                self._images.release(key)
+                continue  # changed since our read (assets, revision or an image count): plan again
+            for ref in last:
+                self._images.collect_after_commit(ref)
             return
         raise ConflictError("The manifest is being changed concurrently; retry")
 

@@ -312,3 +312,119 @@ def test_expired_uploads_are_refused_and_swept(alice, asset, chalice_client, mon
     assert storage().size_of(abandoned_key) is None, "the abandoned object is deleted"
     assert complete(alice, asset["asset_id"], abandoned["upload_id"]).status == 422
     assert alice.get(f"/api/assets/{asset['asset_id']}").json["reference_image_url"] is None
+
+
+# --- the verified object is immutable; completion tells the truth under races ------------
+
+
+def _s3_event(key):
+    import json
+
+    return json.dumps(
+        {
+            "Records": [
+                {
+                    "eventName": "ObjectCreated:Put",
+                    "s3": {"bucket": {"name": storage().bucket}, "object": {"key": key}},
+                }
+            ]
+        }
+    )
+
+
+def test_the_presigned_put_cannot_change_an_image_once_it_is_attached(alice, asset, chalice_client):
+    from tests.functional.stored import image_key_of
+
+    data = image_bytes("image/png", (120, 90))
+    ticket, r = upload(alice, asset["asset_id"], data)
+    assert r.status == 200, r
+    staging = ticket["url"].split("?")[0].split(storage().bucket + "/", 1)[1]
+    attached = image_key_of(asset["asset_id"])
+    assert staging.startswith("incoming/") and attached.startswith("images/")
+    assert storage().size_of(staging) is None, "the staging object is deleted after completion"
+
+    html = b"<html><script>alert(1)</script></html>".ljust(len(data), b" ")
+    put(ticket, html)  # the old URL still accepts a PUT of the same length...
+    served = requests.get(
+        alice.get(f"/api/assets/{asset['asset_id']}").json["reference_image_url"], timeout=30
+    )
+    assert served.content == data  # ...but what is served is what was verified
+    assert served.headers["Content-Type"] == "image/png"
+
+    event = chalice_client.events.generate_sqs_event(
+        message_bodies=[_s3_event(staging)], queue_name="vidpipe-upload-events"
+    )
+    chalice_client.lambda_.invoke("on_upload_event", event)
+    assert storage().size_of(staging) is None, "a PUT after completion is discarded"
+    assert fetch(alice.get(f"/api/assets/{asset['asset_id']}").json["reference_image_url"]) == data
+
+
+def test_a_completion_overtaken_by_the_expiry_sweep_says_the_upload_expired(alice, asset, faults):
+    """The completion has verified the bytes and is held before its attaching
+    transaction; meanwhile the deadline passes and the sweep expires the ticket and
+    deletes its objects. The transaction must then fail (ticket no longer PENDING:
+    attach-exactly-once) and the client be told "expired", not "changed
+    concurrently", with nothing attached or left behind."""
+    from chalicelib import services
+    from chalicelib.models import ImageRefModel, UploadModel
+    from chalicelib.repositories.base import utcnow
+    from tests.functional.stored import Background, hold_seconds, wait_for_hit
+
+    data = image_bytes("image/png", (50, 50))
+    ticket = request_upload(alice, asset["asset_id"], data)
+    put(ticket, data)
+    upload_id = ticket["upload_id"]
+    hold = faults.inject(
+        service="dynamodb",
+        operation="TransactWriteItems",
+        match=upload_id,
+        fault="latency",
+        delay=hold_seconds(),
+    )
+    completing = Background(lambda: complete(alice, asset["asset_id"], upload_id))
+    wait_for_hit(faults, hold)
+
+    # The deadline passes (after the completion took its clock reading), and the sweep runs.
+    UploadModel(upload_id).update(actions=[UploadModel.expires_at.set(utcnow())])
+    assert services.uploads().sweep_expired() >= 1
+    r = completing.result()
+
+    assert r.status == 422, r
+    assert "expired" in r.json["detail"]
+    stored = UploadModel.get(upload_id, consistent_read=True)
+    assert stored.status == "EXPIRED"
+    assert alice.get(f"/api/assets/{asset['asset_id']}").json["reference_image_url"] is None
+    assert ImageRefModel.count(stored.object_key, consistent_read=True) == 0
+    for key in (stored.object_key, stored.thumbnail_key, stored.staging_key):
+        assert storage().size_of(key) is None, key
+
+
+def test_a_slower_completion_of_the_same_upload_never_replaces_the_attached_image(alice, asset, faults):
+    """The S3 event's completion verified the first bytes and is held before writing
+    the final object; the client then PUTs other (valid) bytes and completes. When
+    the held write lands, the final object already exists: it is written once, so
+    the attached image stays what the client's completion verified."""
+    from chalicelib import services
+    from tests.functional.stored import Background, hold_seconds, wait_for_hit
+
+    first, second = image_bytes("image/png", (60, 40)), image_bytes("image/png", (40, 60))
+    size = max(len(first), len(second))
+    first, second = first.ljust(size, b"\0"), second.ljust(size, b"\0")  # bytes after IEND are ignored
+    assert first != second
+    ticket = request_upload(alice, asset["asset_id"], first)
+    put(ticket, first)
+    staging = ticket["url"].split("?")[0].split(storage().bucket + "/", 1)[1]
+    final = "images/" + staging.removeprefix("incoming/")
+    hold = faults.inject(
+        service="s3", operation="PutObject", match=final, fault="latency", delay=hold_seconds("s3")
+    )
+    event = Background(lambda: services.uploads().handle_object_created(staging))
+    wait_for_hit(faults, hold)
+
+    put(ticket, second)
+    r = complete(alice, asset["asset_id"], ticket["upload_id"])
+    assert r.status == 200, r
+    assert event.result() == "attached"  # it answers with the asset as attached
+
+    url = alice.get(f"/api/assets/{asset['asset_id']}").json["reference_image_url"]
+    assert fetch(url) == second

@@ -265,11 +265,15 @@ def test_the_templates_cors_rule_is_the_one_local_provisioning_applies(backend):
     assert set(ours["AllowedOrigins"]) <= set(applied["AllowedOrigins"])
 
 
-def test_no_lifecycle_rule_expires_objects_and_unfinished_multipart_uploads_are_aborted(shape):
-    (rule,) = bucket(load_stage("dev"), shape)["Properties"]["LifecycleConfiguration"]["Rules"]
-    assert rule["Status"] == "Enabled"
-    assert "ExpirationInDays" not in rule and "Expiration" not in rule, "attached images must never expire"
-    assert rule["AbortIncompleteMultipartUpload"] == {"DaysAfterInitiation": 1}
+def test_only_upload_staging_objects_expire_and_unfinished_multipart_uploads_are_aborted(shape):
+    rules = bucket(load_stage("dev"), shape)["Properties"]["LifecycleConfiguration"]["Rules"]
+    assert all(rule["Status"] == "Enabled" for rule in rules)
+    expiring = [rule for rule in rules if "ExpirationInDays" in rule or "Expiration" in rule]
+    assert [(r["Prefix"], r["ExpirationInDays"]) for r in expiring] == [(UPLOAD_PREFIX, 2)]
+    assert not UPLOAD_PREFIX.startswith(("images/", "thumbnails/")), "attached images must never expire"
+    (abort,) = [rule for rule in rules if "AbortIncompleteMultipartUpload" in rule]
+    assert abort["Prefix"] == ""
+    assert abort["AbortIncompleteMultipartUpload"] == {"DaysAfterInitiation": 1}
 
 
 def test_new_objects_under_the_upload_prefix_are_reported_to_the_upload_queue(shape):

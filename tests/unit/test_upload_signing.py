@@ -73,6 +73,8 @@ def test_object_keys_are_server_generated_and_scoped(monkeypatch):
     assert parts[4] == f"{ticket.upload_id}.png"
     assert ".." not in ticket.object_key
     assert ticket.thumbnail_key == f"thumbnails/{parts[1]}/m-1/a-1/{ticket.upload_id}.webp"
+    # the presigned PUT goes to a staging key; only verified bytes reach `images/`
+    assert ticket.staging_key == "incoming/" + ticket.object_key.removeprefix("images/")
 
 
 def test_a_client_filename_cannot_reach_the_key():

@@ -394,7 +394,12 @@ class VersionService:
             seen = [(self._images.current_ref(key), n) for key, n in sorted(plan.release.items())]
             last: list[ImageRefModel] = []
 
-            def release(tx: TransactWrite, seen: list[Any] = seen, last: list[ImageRefModel] = last) -> None:
+            def release(
+                tx: TransactWrite,
+                seen: list[Any] = seen,
+                last: list[ImageRefModel] = last,
+                now: str = now,
+            ) -> None:
                 last.clear()
                 for ref, count in seen:
                     if (

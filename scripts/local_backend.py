@@ -52,10 +52,12 @@ def serialize_dynamodb() -> None:
 
 def start_moto(port: int = 0, host: str = "127.0.0.1") -> tuple[Any, str]:
     """Start moto's threaded HTTP server; returns (server, endpoint URL)."""
+    import fast_moto
     from moto.server import ThreadedMotoServer
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     serialize_dynamodb()
+    fast_moto.install(_DYNAMODB_LOCK)
     server = ThreadedMotoServer(ip_address=host, port=port, verbose=False)
     server.start()
     bound_host, bound_port = server.get_host_and_port()

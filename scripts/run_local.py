@@ -38,9 +38,9 @@ def main() -> int:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, stop)  # stopped by a supervisor: take the server down too
-    chalice = Path(sys.executable).parent / "chalice"
+    chalice = [sys.executable, str(ROOT / "scripts" / "chalice_local.py")]  # `chalice local`, larger backlog
     child = subprocess.Popen(
-        [str(chalice), "local", "--stage", "local", "--host", host, "--port", str(port), "--no-autoreload"],
+        [*chalice, "--stage", "local", "--host", host, "--port", str(port), "--no-autoreload"],
         cwd=ROOT,
         env={**os.environ, **env},
     )

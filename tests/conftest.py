@@ -177,6 +177,23 @@ def page_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, P
     server.shutdown()
 
 
+def local_server_command(port: int) -> list[str]:
+    """`chalice local` on loopback, through scripts/chalice_local.py (a listen
+    backlog that holds a burst of connections), as `make run` starts it."""
+    launcher = ROOT / "scripts" / "chalice_local.py"
+    return [
+        sys.executable,
+        str(launcher),
+        "--stage",
+        "local",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--no-autoreload",
+    ]
+
+
 @pytest.fixture(scope="session")
 def local_server(backend: dict[str, str], page_site: tuple[str, Path]) -> Iterator[str]:
     """`chalice local` as a subprocess against the session's moto server.
@@ -188,22 +205,11 @@ def local_server(backend: dict[str, str], page_site: tuple[str, Path]) -> Iterat
     os.environ["CORS_EXTRA_ORIGINS"] = page_site[0]
     provisioning.ensure_bucket()
     port = _free_port()
-    chalice = Path(sys.executable).parent / "chalice"
     # A file, not a pipe: chalice local logs every request to stderr, and an
     # undrained pipe fills up (64 KiB, ~860 requests) and freezes the server.
     log = tempfile.TemporaryFile()  # noqa: SIM115 (closed after the server stops)
     proc = subprocess.Popen(
-        [
-            str(chalice),
-            "local",
-            "--stage",
-            "local",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--no-autoreload",
-        ],
+        local_server_command(port),
         cwd=ROOT,
         env={**os.environ, **backend, "CORS_EXTRA_ORIGINS": page_site[0]},
         stdout=subprocess.DEVNULL,
@@ -213,9 +219,9 @@ def local_server(backend: dict[str, str], page_site: tuple[str, Path]) -> Iterat
     deadline = time.monotonic() + 60
     while True:
         try:
-            if requests.get(f"{base}/api/health", timeout=2).status_code == 200:
+            if requests.get(f"{base}/api/health", timeout=10).status_code == 200:
                 break
-        except requests.ConnectionError:
+        except (requests.ConnectionError, requests.Timeout):  # not up yet, or slow on a loaded machine
             pass
         if proc.poll() is not None or time.monotonic() > deadline:
             proc.kill()

@@ -1,0 +1,29 @@
+"""`chalice local` with a listen backlog that holds a burst of connections.
+
+Usage: python scripts/chalice_local.py [chalice local options], e.g.
+    python scripts/chalice_local.py --stage local --port 8000 --no-autoreload
+
+This is Chalice's own command and server (chalice.cli, chalice.local); only the
+listen backlog of its server class changes. socketserver listens with a backlog
+of 5, so when more than six connections arrive before the server thread
+accepts them (a page loading its images, 20 concurrent clients, a test
+releasing requests together) the kernel drops or resets the rest.
+"""
+
+from __future__ import annotations
+
+import sys
+
+LISTEN_BACKLOG = 1024  # the kernel caps it at net.core.somaxconn (4096 by default)
+
+
+def main(argv: list[str]) -> int:
+    from chalice import cli, local
+
+    local.ThreadedHTTPServer.request_queue_size = LISTEN_BACKLOG
+    sys.argv = ["chalice", "local", *argv]
+    return int(cli.main() or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -502,6 +502,26 @@ class _Untracked(list):  # type: ignore[type-arg]
         pass
 
 
+# --- item sizes ----------------------------------------------------------------------
+
+# Reads that ask each item's size twice (page and response limits): nothing
+# changes an item while one of them runs (the handler lock), so one answer holds.
+MEMOISED_SIZE_ACTIONS = frozenset({"Query", "BatchGetItem", "Scan"})
+_size_memo: dict[int, tuple[Item, int]] | None = None
+_original_size = Item.size
+
+
+def size(self: Item) -> int:
+    """moto's Item.size, computed once per item during a read action."""
+    memo = _size_memo
+    if memo is None or _bypassed:
+        return _original_size(self)
+    known = memo.get(id(self))
+    if known is None or known[0] is not self:
+        known = memo[id(self)] = (self, _original_size(self))
+    return known[1]
+
+
 # --- TransactWriteItems --------------------------------------------------------------
 
 _original_transact_write_items = DynamoDBBackend.transact_write_items
@@ -702,16 +722,21 @@ def install(lock: Any) -> None:
         original_call_action = DynamoHandler.call_action
 
         def call_action(self: DynamoHandler) -> Any:
+            global _size_memo
             with lock:
                 try:
+                    if self._get_action() in MEMOISED_SIZE_ACTIONS:
+                        _size_memo = {}
                     return original_call_action(self)
                 finally:
+                    _size_memo = None
                     follow_writes(self)
 
         DynamoHandler.call_action = call_action  # type: ignore[method-assign]
         DynamoHandler.serialized = serialized  # type: ignore[method-assign]
         Table.query = query  # type: ignore[method-assign]
         Item.project = project  # type: ignore[method-assign]
+        Item.size = size  # type: ignore[method-assign]
         Item.instances_tracked = _Untracked()  # type: ignore[attr-defined]
         DynamoDBBackend.transact_write_items = transact_write_items  # type: ignore[method-assign]
         _installed = True

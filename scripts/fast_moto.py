@@ -732,7 +732,21 @@ def install(lock: Any) -> None:
                     _size_memo = None
                     follow_writes(self)
 
+        original_dispatch = DynamoHandler._dispatch
+
+        def dispatch(self: DynamoHandler, request: Any, *args: Any, **kwargs: Any) -> Any:
+            """The whole request (parse, action, response) under the lock, the body read before.
+
+            The action runs under the lock anyway; parsing and serialising outside it
+            only made 32 request threads compete for the GIL with the thread holding
+            the lock, so throughput fell as clients were added."""
+            if request.content_encoding != "gzip":
+                request.get_data()  # from the socket, before holding the lock
+            with lock:
+                return original_dispatch(self, request, *args, **kwargs)
+
         DynamoHandler.call_action = call_action  # type: ignore[method-assign]
+        DynamoHandler._dispatch = dispatch  # type: ignore[method-assign]
         DynamoHandler.serialized = serialized  # type: ignore[method-assign]
         Table.query = query  # type: ignore[method-assign]
         Item.project = project  # type: ignore[method-assign]

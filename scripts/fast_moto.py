@@ -4,7 +4,7 @@ moto 5.2.5 answers every Query by sorting the whole table (base table or index
 alike), copies every table a TransactWriteItems touches (to restore it if the
 transaction is cancelled), and serialises each response by walking botocore's
 output shapes. With 15,000 manifests that is 0.3-0.8 s per request, so the
-local server queued and timed out under 32 clients. Three replacements, each
+local server queued and timed out under 32 clients. The replacements, each
 giving the answer moto gives:
 
 - Query reads a per-partition sorted list (`_TableIndex`) for the base table
@@ -18,14 +18,20 @@ giving the answer moto gives:
   items they name, so the restored state is the state moto's whole-table
   restore gives; the handler lock keeps the transaction isolated.
 - Item-level responses (GetItem, Query, PutItem, ...) are dumped to JSON
-  directly; moto's result dicts already have the wire shape. Errors and every
-  other action still go through moto's serialiser.
+  directly (top-level members of the output shape only, blobs base64); moto's
+  result dicts already have the wire shape. Errors and every other action
+  still go through moto's serialiser.
+- Projections convert only the attributes they name; item sizes are computed
+  once per read action; Items are no longer all kept for moto's model view.
+- A DynamoDB request is parsed, applied and answered under the one lock that
+  already serialised the action (local_backend.serialize_dynamodb), so request
+  threads do not fight the lock holder for the GIL.
 
 Everything else (conditions, update expressions, validation, errors) is moto's
 code. Whatever falls outside what these paths handle (streams, PartiQL, legacy
 QueryFilter, multi-attribute keys) falls back to moto's own implementation.
-`tests/unit/test_fast_moto.py` runs each replacement against moto's original on
-the same data and compares the answers.
+`tests/functional/test_local_backend_fast_paths.py` sends each request both
+ways (`bypassed()` answers with moto's originals) and compares the answers.
 """
 
 from __future__ import annotations
@@ -321,7 +327,9 @@ def follow_writes(handler: DynamoHandler) -> None:
     backend = handler.dynamodb_backend
     for table_name, key in written:
         table = backend.tables.get(table_name)
-        index = table.__dict__.get("_vidpipe_index") if table is not None else None
+        if table is None:
+            continue
+        index = table.__dict__.get("_vidpipe_index")
         if index is None or index.generation != _generation:
             continue  # built afresh at its next Query
         try:
@@ -647,7 +655,7 @@ def _restore(snapshots: list[tuple[Table, DynamoType, DynamoType | None, Item | 
             if saved is None:
                 table.items.pop(hash_key, None)
             else:
-                table.items[hash_key] = saved
+                table.items[hash_key] = saved  # type: ignore[assignment]
         elif saved is None:
             stored = table.items.get(hash_key)
             if stored:
@@ -746,8 +754,8 @@ def install(lock: Any) -> None:
                 return original_dispatch(self, request, *args, **kwargs)
 
         DynamoHandler.call_action = call_action  # type: ignore[method-assign]
-        DynamoHandler._dispatch = dispatch  # type: ignore[method-assign]
-        DynamoHandler.serialized = serialized  # type: ignore[method-assign]
+        DynamoHandler._dispatch = dispatch  # type: ignore[method-assign,assignment]
+        DynamoHandler.serialized = serialized  # type: ignore[method-assign,assignment]
         Table.query = query  # type: ignore[method-assign]
         Item.project = project  # type: ignore[method-assign]
         Item.size = size  # type: ignore[method-assign]

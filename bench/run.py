@@ -275,7 +275,9 @@ def markdown_concurrent(runs: list[throughput.Run], n: int) -> list[str]:
         "The local server as `make run` starts it (scripts/chalice_local.py), in its own process, "
         "against the same moto server; each client a thread with its own keep-alive connection, "
         "sending back to back. "
-        "List page: GET /api/manifests (50 rows). Create asset: each client fills a manifest of its own.",
+        "List page: GET /api/manifests (50 rows). Create asset: each client fills a manifest of its own. "
+        f"Each row's seconds are {throughput.ROUNDS} slices alternating with the other client counts, so "
+        "that a change in the shared machine's load weighs on each alike.",
         "",
         *throughput.markdown(runs),
     ]

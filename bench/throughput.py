@@ -29,6 +29,7 @@ import requests
 
 ROOT = Path(__file__).resolve().parent.parent
 TIMEOUT = 30.0
+ROUNDS = 4
 ASSETS_PER_MANIFEST = 400  # below the 500-asset limit: a client moves on to the next manifest
 
 
@@ -164,26 +165,41 @@ def create_asset(base: str, headers: dict[str, str], manifests: Iterator[str]) -
 
 
 def measure(
-    token: str, manifests: Iterator[str], clients: list[int], seconds: float, say: Callable[[str], None]
+    token: str,
+    manifests: Iterator[str],
+    clients: list[int],
+    seconds: float,
+    say: Callable[[str], None],
+    rounds: int = ROUNDS,
 ) -> list[Run]:
-    """List page and create asset for each client count, through one local server."""
+    """List page and create asset for each client count, through one local server.
+
+    Each (operation, clients) gets `seconds` in all, in `rounds` slices that
+    alternate between the client counts: the machine is shared, and a change in
+    its load then weighs on every client count alike."""
     headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
-    runs = []
+    runs: dict[tuple[str, int], Run] = {}
     with local_server(dict(os.environ)) as base:
         requests.get(f"{base}/api/manifests", headers=headers, timeout=TIMEOUT)  # warm up the app
-        for count in clients:
-            for name, make in (
-                ("list page", list_page(base, headers)),
-                ("create asset", create_asset(base, headers, manifests)),
-            ):
-                run = drive(name, count, seconds, make)
-                runs.append(run)
+        for name, make in (
+            ("list page", list_page(base, headers)),
+            ("create asset", create_asset(base, headers, manifests)),
+        ):
+            for _ in range(rounds):
+                for count in clients:
+                    part = drive(name, count, seconds / rounds, make)
+                    run = runs.setdefault((name, count), Run(name, count, 0.0))
+                    run.seconds += part.seconds
+                    run.latencies += part.latencies
+                    run.errors.update(part.errors)
+            for count in clients:
+                run = runs[(name, count)]
                 say(
                     f"  {name:<14} {count:>3} clients: {run.rate:7.1f} req/s  "
                     f"p50 {run.percentile(50):7.1f} ms  p99 {run.percentile(99):7.1f} ms  "
                     f"errors {sum(run.errors.values())}"
                 )
-    return runs
+    return list(runs.values())
 
 
 def markdown(runs: list[Run]) -> list[str]:

@@ -36,7 +36,7 @@ from urllib.parse import quote
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "scripts")]
 
-from bench import importtime, seed  # noqa: E402
+from bench import importtime, seed, throughput  # noqa: E402
 from bench.instrument import DynamoDBMeter, Usage  # noqa: E402
 
 RESULTS = ROOT / "bench" / "RESULTS.md"
@@ -297,6 +297,32 @@ def markdown_import_costs(rows: list[tuple[str, float, float]], limit: int = 12)
     return lines
 
 
+def measure_concurrent(
+    largest: tuple[str, list[str]], args: argparse.Namespace, token: str
+) -> list[throughput.Run]:
+    """The concurrent section: the owner with the most manifests, through `chalice local`."""
+    clients = [int(c) for c in args.clients.split(",") if c.strip()]
+    ids = largest[1]
+    print(f"concurrent: N={len(ids):,}, {args.concurrent_seconds:g}s per run, clients {clients}")
+    # create asset fills manifests from the end of the seeded list (the front ones were measured or deleted)
+    return throughput.measure(token, iter(reversed(ids)), clients, args.concurrent_seconds, print)
+
+
+def markdown_concurrent(runs: list[throughput.Run], n: int) -> list[str]:
+    return [
+        f"## Concurrent throughput through `chalice local` (N={n:,})",
+        "",
+        "The local server as `make run` starts it (scripts/chalice_local.py), in its own process, "
+        "against the same moto server; each client a thread with its own keep-alive connection, "
+        "sending back to back. "
+        "List page: GET /api/manifests (50 rows). Create asset: each client fills a manifest of its own. "
+        f"Each row's seconds are {throughput.ROUNDS} slices alternating with the other client counts, so "
+        "that a change in the shared machine's load weighs on each alike.",
+        "",
+        *throughput.markdown(runs),
+    ]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -309,6 +335,9 @@ def main() -> int:
     parser.add_argument("--no-uploads", action="store_true", help="skip the upload-complete measurement")
     parser.add_argument("--no-write-cost", action="store_true", help="skip the write units per operation")
     parser.add_argument("--no-library", action="store_true", help="skip the whole-library measurement")
+    parser.add_argument("--clients", default="8,32", help="client counts of the concurrent section")
+    parser.add_argument("--concurrent-seconds", type=float, default=20, help="seconds per concurrent run")
+    parser.add_argument("--no-concurrent", action="store_true", help="skip the concurrent-throughput section")
     args = parser.parse_args()
     sizes = [int(s.replace("_", "")) for s in args.sizes.split(",") if s.strip()]
 
@@ -320,6 +349,7 @@ def main() -> int:
 
     started = time.perf_counter()
     results: list[Result] = []
+    concurrent_runs: list[throughput.Run] = []
     with moto_process() as endpoint:
         from local_backend import provision
 
@@ -356,6 +386,7 @@ def main() -> int:
         noise_seconds = seed_noise(args.noise)
         print(f"seeded {args.noise:,} noise manifests over {NOISE_OWNERS} owners in {noise_seconds:.1f}s")
         seeding: list[str] = []
+        largest: tuple[str, list[str]] = ("", [])
         with Client(app, stage_name="local", project_dir=str(ROOT)) as client:
             for n in sizes:
                 owner = f"bench-owner-{n}-{uuid.uuid4().hex[:6]}"
@@ -366,6 +397,8 @@ def main() -> int:
                 print(
                     f"seeded N={n:,} (+1 with {DUPLICATE_ASSETS} assets) in {time.perf_counter() - t0:.1f}s"
                 )
+                if n >= len(largest[1]):
+                    largest = (owner, ids)
                 bench = Bench(client, meter, mint_dev_token(owner, os.environ["JWT_SECRET"]))
                 for op in operations(bench, ids, source):
                     result = bench.measure(op, n, args.repeat)
@@ -378,13 +411,18 @@ def main() -> int:
             library_rows = [] if args.no_library else library_bench(client, meter, args.repeat)
             for line in library_rows:
                 print(line, flush=True)
+        if not args.no_concurrent and largest[0]:
+            concurrent_runs = measure_concurrent(
+                largest, args, mint_dev_token(largest[0], os.environ["JWT_SECRET"])
+            )
 
     print()
     now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     say(f"# make bench ({now})")
     say()
     say(
-        f"Python {platform.python_version()}, moto server (own process, DynamoDB actions serialised) "
+        f"Python {platform.python_version()}, moto server (own process, DynamoDB actions serialised, "
+        f"scripts/fast_moto.py) "
         f"over HTTP; app in-process through chalice.test.Client. Each size is a separate owner with N "
         f"live manifests plus one holding {DUPLICATE_ASSETS} assets; {args.noise:,} manifests of "
         f"{NOISE_OWNERS} other owners are noise. Seeding: {', '.join(seeding)}. Medians of "
@@ -403,10 +441,11 @@ def main() -> int:
         say(f"- {name}: {', '.join(values)}")
     say()
     say(
-        "Latency is moto's as much as ours: moto answers every Query by walking the whole table "
-        "(base table or index alike) and copies every table a TransactWriteItems touches, so its time "
-        "grows with the table (all owners together), unlike DynamoDB's. Calls and items read are what "
-        "DynamoDB would be asked for and bill; 'outside them' is the app's own time per request."
+        "Latency is moto's plus ours. moto's hot paths are replaced by scripts/fast_moto.py (Query reads "
+        "one partition of a sorted index, transactions save and restore only the items they name, item "
+        "responses go straight to JSON), so its time no longer grows with the table (all owners together), "
+        "as DynamoDB's does not. Calls and items read are what DynamoDB would be asked for and bill; "
+        "'outside them' is the app's own time per request."
     )
 
     if library_rows:
@@ -418,6 +457,10 @@ def main() -> int:
             f"One Query of {LIBRARY + 1} index keys (KEYS_ONLY LSI, consistent) and BatchGetItem per 100 "
             "keys; the body is what Lambda returns without Accept-Encoding: gzip."
         )
+    if concurrent_runs:
+        say()
+        for line in markdown_concurrent(concurrent_runs, len(largest[1])):
+            say(line)
 
     if upload_rows:
         say()

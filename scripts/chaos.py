@@ -1192,12 +1192,12 @@ def local_stack() -> Iterator[tuple[str, str, str]]:
     server, endpoint = start_moto()
     env = provision(endpoint)
     port = _free_port()
-    chalice = Path(sys.executable).parent / "chalice"
+    launcher = ROOT / "scripts" / "chalice_local.py"  # `chalice local` with a listen backlog for bursts
     with tempfile.TemporaryFile() as log:  # a file, not a pipe: chalice logs every request
         proc = subprocess.Popen(
             [
-                str(chalice),
-                "local",
+                sys.executable,
+                str(launcher),
                 "--stage",
                 "local",
                 "--host",

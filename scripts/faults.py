@@ -10,7 +10,8 @@ semantics, which moto 5.2.5 ignores.
 Control, on the moto endpoint itself:
   POST   /_vidpipe/faults  {"rules": [RULE, ...]}  -> {"ids": [...]}
   GET    /_vidpipe/faults                          -> {"rules": [RULE + {"id", "hits", "matched"}]}
-  DELETE /_vidpipe/faults                          -> clears every rule
+  DELETE /_vidpipe/faults                          -> clears every rule (and ends their holds)
+  POST   /_vidpipe/faults/release  {"id": ...}       -> ends a latency rule's holds now (all without id)
 or the environment variable VIDPIPE_FAULTS='{"rules": [...]}' at start.
 The rule fields are described on `Rule`; docs/ARCHITECTURE.md has a summary.
 """
@@ -84,6 +85,8 @@ class Rule:
     hits: int = 0
     matched: int = 0
     _rng: random.Random = field(default_factory=random.Random, repr=False)
+    # Set by a release (or by clearing the rules): ends a latency hold early.
+    released: threading.Event = field(default_factory=threading.Event, repr=False)
 
     @classmethod
     def from_json(cls, raw: dict[str, Any]) -> Rule:
@@ -385,7 +388,18 @@ class FaultLayer:
 
     def clear(self) -> None:
         with self._lock:
+            for rule in self._rules:
+                rule.released.set()
             self._rules.clear()
+
+    def release(self, rule_id: str | None = None) -> int:
+        """End the latency holds of one rule (or of all): held calls go on now, and
+        later hits of the rule pass without delay. Returns how many rules matched."""
+        with self._lock:
+            chosen = [r for r in self._rules if rule_id is None or r.id == rule_id]
+            for rule in chosen:
+                rule.released.set()
+        return len(chosen)
 
     def rules(self) -> list[dict[str, Any]]:
         with self._lock:
@@ -414,7 +428,9 @@ class FaultLayer:
         if rule is None:
             return self._apply(call, start_response)
         if rule.fault == "latency":
-            time.sleep(rule.delay)
+            # At most `delay` s; a release ends the hold at once, so a test that holds
+            # a call while another request runs never waits out the whole delay.
+            rule.released.wait(rule.delay)
             return self._apply(call, start_response)
         if rule.fault == "throttle":
             return _throttled(call, rule, start_response)
@@ -497,6 +513,14 @@ class FaultLayer:
 
     def _control(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         method = environ.get("REQUEST_METHOD")
+        if environ.get("PATH_INFO", "").rstrip("/") == CONTROL_PATH + "/release" and method == "POST":
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+            try:
+                payload = json.loads(environ["wsgi.input"].read(length) or b"{}")
+                rule_id = payload.get("id") if isinstance(payload, dict) else None
+            except ValueError as exc:
+                return _json(start_response, "400 Bad Request", {"detail": str(exc)})
+            return _json(start_response, "200 OK", {"released": self.release(rule_id)})
         if method == "GET":
             return _json(start_response, "200 OK", {"rules": self.rules()})
         if method == "DELETE":
@@ -664,3 +688,10 @@ class FaultClient:
 
     def clear(self) -> None:
         requests.delete(self.url, timeout=self.timeout).raise_for_status()
+
+    def release(self, rule_id: str | None = None) -> int:
+        """End a latency rule's holds now (all rules' without an id)."""
+        body = {"id": rule_id} if rule_id else {}
+        r = requests.post(self.url + "/release", json=body, timeout=self.timeout)
+        r.raise_for_status()
+        return int(r.json()["released"])

@@ -55,10 +55,12 @@ def serialize_dynamodb() -> None:
 def start_moto(port: int = 0, host: str = "127.0.0.1") -> tuple[Any, str]:
     """Start moto's threaded HTTP server behind the fault layer (scripts/faults.py:
     pass-through until a test or VIDPIPE_FAULTS installs rules); returns (server, endpoint URL)."""
+    import fast_moto
     from faults import FAULTS_ENV, FaultMotoServer, rules_from_env
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     serialize_dynamodb()
+    fast_moto.install(_DYNAMODB_LOCK)
     server = FaultMotoServer(host, port, rules_from_env(os.environ.get(FAULTS_ENV)))
     server.start()
     bound_host, bound_port = server.get_host_and_port()

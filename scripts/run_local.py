@@ -42,9 +42,10 @@ def main() -> int:
             '-H \'Content-Type: application/json\' -d \'{"name": "My kit", "category": "CHARACTERS"}\'\n',
             flush=True,
         )
-        chalice = str(Path(sys.executable).parent / "chalice")
+        # `chalice local` through our launcher: a listen backlog that holds bursts
+        chalice = [sys.executable, str(ROOT / "scripts" / "chalice_local.py")]
         child = subprocess.Popen(
-            [chalice, "local", "--stage", "local", "--host", host, "--port", str(port), "--no-autoreload"],
+            [*chalice, "--stage", "local", "--host", host, "--port", str(port), "--no-autoreload"],
             cwd=ROOT,
             env={**os.environ, **env},
         )

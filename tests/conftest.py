@@ -186,6 +186,23 @@ def page_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, P
     server.shutdown()
 
 
+def local_server_command(port: int) -> list[str]:
+    """`chalice local` on loopback, through scripts/chalice_local.py (a listen
+    backlog that holds a burst of connections), as `make run` starts it."""
+    launcher = ROOT / "scripts" / "chalice_local.py"
+    return [
+        sys.executable,
+        str(launcher),
+        "--stage",
+        "local",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--no-autoreload",
+    ]
+
+
 @pytest.fixture(scope="session")
 def local_server(backend: dict[str, str], page_site: tuple[str, Path]) -> Iterator[str]:
     """`chalice local` as a subprocess against the session's moto server.
@@ -197,22 +214,11 @@ def local_server(backend: dict[str, str], page_site: tuple[str, Path]) -> Iterat
     os.environ["CORS_EXTRA_ORIGINS"] = page_site[0]
     provisioning.ensure_bucket()
     port = _free_port()
-    chalice = Path(sys.executable).parent / "chalice"
     # A file, not a pipe: chalice local logs every request to stderr, and an
     # undrained pipe fills up (64 KiB, ~860 requests) and freezes the server.
     log = tempfile.TemporaryFile()  # noqa: SIM115 (closed after the server stops)
     proc = subprocess.Popen(
-        [
-            str(chalice),
-            "local",
-            "--stage",
-            "local",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--no-autoreload",
-        ],
+        local_server_command(port),
         cwd=ROOT,
         env={**os.environ, **backend, "CORS_EXTRA_ORIGINS": page_site[0]},
         stdout=subprocess.DEVNULL,

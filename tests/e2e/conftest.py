@@ -104,36 +104,25 @@ class Call:
 
 
 def all_at_once(calls: Iterable[Call]) -> list[requests.Response | Exception]:
-    """Run every call on its own thread and connection, released together, and
-    return their results in order (an exception is returned, not raised).
+    """Run every call on its own thread and fresh connection, released together
+    by a barrier, and return their results in order (an exception is returned,
+    not raised).
 
-    `chalice local` listens with Python's default backlog of 5, so 20 connects
-    at the same instant can be reset by the kernel before the server sees them.
-    Each call therefore gets a keep-alive session whose connection is opened
-    beforehand, one at a time, with a cheap request (an unknown route: the
-    404 catch-all, no AWS call); when the barrier releases, every
-    request goes out on an already accepted connection, so all of them reach
-    the server together.
+    The connections open after the barrier, at the same instant: the local
+    server's listen backlog holds such a burst (scripts/chalice_local.py,
+    tests/e2e/test_listen_backlog.py), so no call needs a connection opened
+    beforehand.
     """
     calls = list(calls)
-    base = calls[0].user.base
-    sessions = []
-    for _ in calls:
-        session = requests.Session()
-        assert session.get(f"{base}/api/__connect__", timeout=TIMEOUT).status_code == 404
-        sessions.append(session)
     barrier = threading.Barrier(len(calls))
 
-    def run(call: Call, session: requests.Session) -> requests.Response | Exception:
-        barrier.wait(timeout=TIMEOUT)
-        try:
-            return call(session)
-        except Exception as exc:  # surfaced to the test through the result
-            return exc
+    def run(call: Call) -> requests.Response | Exception:
+        with requests.Session() as session:
+            barrier.wait(timeout=TIMEOUT)
+            try:
+                return call(session)
+            except Exception as exc:  # surfaced to the test through the result
+                return exc
 
-    try:
-        with ThreadPoolExecutor(max_workers=len(calls)) as pool:
-            return list(pool.map(run, calls, sessions))
-    finally:
-        for session in sessions:
-            session.close()
+    with ThreadPoolExecutor(max_workers=len(calls)) as pool:
+        return list(pool.map(run, calls))

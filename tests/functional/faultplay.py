@@ -42,17 +42,30 @@ def in_background(fn: Callable[[], Any]) -> Future[Any]:
     return future
 
 
+class Held(float):
+    """The monotonic time a hold began, and how to end it (`release`)."""
+
+    faults: FaultClient | None = None
+    rule_id: str = ""
+
+    def release(self) -> None:
+        if self.faults is not None:
+            self.faults.release(self.rule_id)
+
+
 def wait_for_hits(
     faults: FaultClient, rule_id: str, hits: int = 1, unless: Future[Any] | None = None
 ) -> float:
     """Block until the rule has caught `hits` calls, and return a monotonic time
-    no earlier than that; 0.0 when `unless` finished first. Polls a condition;
-    never decides anything by elapsed time."""
+    no earlier than that (a `Held`, which `while_held` releases); 0.0 when `unless`
+    finished first. Polls a condition; never decides anything by elapsed time."""
     deadline = time.monotonic() + WAIT_SECONDS
     earliest = time.monotonic()  # the hit happened after the last poll that missed it
     while time.monotonic() < deadline:
         if faults.hits(rule_id) >= hits:
-            return earliest
+            held = Held(earliest)
+            held.faults, held.rule_id = faults, rule_id
+            return held
         if unless is not None and unless.done():
             return 0.0
         earliest = time.monotonic()
@@ -72,7 +85,11 @@ def while_held(held_since: float, fn: Callable[[], _T]) -> _T:
     """Run the other request while a call is held, and check it really finished
     inside the hold (`held_since`: monotonic time the hook caught the call), so
     the interleaving the test asserts on is the one that happened."""
-    result = fn()
-    elapsed = time.monotonic() - held_since
-    assert elapsed < hold_seconds(), f"the other request took {elapsed:.1f} s, longer than the hold"
+    try:
+        result = fn()
+        elapsed = time.monotonic() - held_since
+        assert elapsed < hold_seconds(), f"the other request took {elapsed:.1f} s, longer than the hold"
+    finally:
+        if isinstance(held_since, Held):
+            held_since.release()  # the held call goes on now, not at the end of its delay
     return result

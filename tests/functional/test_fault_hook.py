@@ -310,6 +310,28 @@ def test_latency_delays_the_answer_and_then_applies(faults, ddb):
     assert stored(ddb, pk) is not None
 
 
+def test_a_released_hold_goes_on_at_once_instead_of_waiting_out_its_delay(faults, ddb):
+    """Tests hold one request's call while another runs, then release it: the hold's
+    delay is only an upper bound, so a slow machine gets time and a fast one waits
+    for nothing."""
+    import threading
+
+    pk = new_id()
+    rule = faults.inject(service="dynamodb", operation="PutItem", match=pk, fault="latency", delay=60)
+    done = threading.Event()
+    writer = threading.Thread(target=lambda: (put_new(ddb, pk), done.set()), daemon=True)
+    writer.start()
+    deadline = time.monotonic() + 30
+    while faults.hits(rule) < 1:
+        assert time.monotonic() < deadline, "the hold never caught the call"
+        time.sleep(0.02)
+    assert not done.is_set()  # held
+
+    assert faults.release(rule) == 1
+    assert done.wait(20), "the released call did not go on"
+    assert stored(ddb, pk) is not None
+
+
 # --- which requests a rule hits ------------------------------------------------------------------
 
 

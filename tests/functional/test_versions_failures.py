@@ -1,49 +1,33 @@
 """Versions under races and failures, forced with the local backend's fault hook.
 
 A call is held with a one-shot "latency" rule matched on this test's ids; the
-test waits until the hook has caught it (the rule's `hits`), then acts, so the
-interleaving is a fact the test establishes, not a timing it hopes for.
+test waits until the hook has caught it (the rule's `hits`), runs the other
+request to completion, then releases the hold, so the interleaving is a fact the
+test establishes, not a timing it hopes for.
 """
 
 from __future__ import annotations
-
-import time
-from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any
 
 import pytest
 
 from chalicelib import config
 from chalicelib.models import AssetModel, ImageRefModel, VersionModel
 from chalicelib.storage import storage
+from tests.functional.faultplay import (
+    WAIT_SECONDS,
+    botocore_attempts,
+    hold_seconds,
+    in_background,
+    wait_for_hits,
+)
 from tests.functional.test_uploads import upload
 from tests.functional.test_versions import freeze, frozen_view
 from tests.imagefactory import image_bytes
 
-WAIT_SECONDS = 120.0  # generous: a machine at load 6 is slow, never wrong
-HOLD_SECONDS = 3.0  # how long a held call waits while the test acts
 
-
-def in_background(fn: Callable[[], Any]) -> Future[Any]:
-    pool = ThreadPoolExecutor(max_workers=1)
-    future = pool.submit(fn)
-    pool.shutdown(wait=False)
-    return future
-
-
-def wait_for_hit(faults: Any, rule_id: str) -> None:
-    """Block until the rule has caught a call (polls a fact, never decides by time)."""
-    deadline = time.monotonic() + WAIT_SECONDS
-    while time.monotonic() < deadline:
-        if any(r["id"] == rule_id and r["hits"] >= 1 for r in faults.rules()):
-            return
-        time.sleep(0.02)
-    raise AssertionError(f"fault rule {rule_id} never caught a call")
-
-
-def botocore_attempts() -> int:
-    return config.dynamodb_max_retries() + 1
+def s3_hold_seconds() -> float:
+    """A held S3 call must not outlast the S3 read timeout (botocore would re-send it)."""
+    return min(hold_seconds(), config.s3_read_timeout() - 1.0)
 
 
 @pytest.fixture
@@ -72,10 +56,13 @@ def test_an_asset_write_landing_inside_a_freeze_is_wholly_in_that_version(alice,
     """Freeze reads the manifest and its assets, then is held on the body upload
     while an asset update commits; the freeze must not commit the older cut."""
     mid = kit["manifest_id"]
-    rule = faults.inject(service="s3", operation="PutObject", match=mid, fault="latency", delay=HOLD_SECONDS)
+    rule = faults.inject(
+        service="s3", operation="PutObject", match=mid, fault="latency", delay=s3_hold_seconds()
+    )
     freezing = in_background(lambda: alice.post(f"/api/manifests/{mid}/versions"))
-    wait_for_hit(faults, rule)
+    held = wait_for_hits(faults, rule)
     assert alice.put(f"/api/assets/{kit['hero']}", {"description": "during"}).status == 200
+    held.release()
     r = freezing.result(timeout=WAIT_SECONDS)
     assert r.status == 201, r
     assert r.json["version"] == 1
@@ -96,11 +83,12 @@ def test_an_asset_write_committing_after_a_freeze_starts_the_next_version(alice,
         operation="TransactWriteItems",
         match=kit["hero"],
         fault="latency",
-        delay=HOLD_SECONDS,
+        delay=hold_seconds(),
     )
     updating = in_background(lambda: alice.put(f"/api/assets/{kit['hero']}", {"description": "after"}))
-    wait_for_hit(faults, rule)
+    held = wait_for_hits(faults, rule)
     assert freeze(alice, mid, 201)["version"] == 1
+    held.release()
     assert updating.result(timeout=WAIT_SECONDS).status == 200
     v1 = alice.get(f"/api/manifests/{mid}/versions/1").json
     assert v1["assets"][0]["description"] == "before"
@@ -110,10 +98,13 @@ def test_an_asset_write_committing_after_a_freeze_starts_the_next_version(alice,
 
 def test_an_asset_create_racing_a_freeze_is_counted_in_exactly_one_version(alice, faults, kit):
     mid = kit["manifest_id"]
-    rule = faults.inject(service="s3", operation="PutObject", match=mid, fault="latency", delay=HOLD_SECONDS)
+    rule = faults.inject(
+        service="s3", operation="PutObject", match=mid, fault="latency", delay=s3_hold_seconds()
+    )
     freezing = in_background(lambda: alice.post(f"/api/manifests/{mid}/versions"))
-    wait_for_hit(faults, rule)
+    held = wait_for_hits(faults, rule)
     alice.asset(mid, name="Sidekick", asset_type="PROP")
+    held.release()
     r = freezing.result(timeout=WAIT_SECONDS)
     assert r.status == 201, r
     v1 = alice.get(f"/api/manifests/{mid}/versions/1").json
@@ -237,11 +228,12 @@ def test_an_asset_created_while_a_restore_is_in_flight_is_removed_by_it_or_kept_
         operation="TransactWriteItems",
         match=kit["hero"],
         fault="latency",
-        delay=HOLD_SECONDS,
+        delay=hold_seconds(),
     )
     restoring = in_background(lambda: alice.post(f"/api/manifests/{mid}/versions/1/restore"))
-    wait_for_hit(faults, rule)
+    held = wait_for_hits(faults, rule)
     late = alice.asset(mid, name="Late", asset_type="PROP")
+    held.release()
     r = restoring.result(timeout=WAIT_SECONDS)
     assert r.status == 200, r
     current = working(alice, mid)

@@ -233,7 +233,51 @@ def sweeps(ctx: FlowContext) -> None:
     assert ctx.invoke("sweep_abandoned_duplicates", ctx.scheduled_event())["swept"] >= 1
 
 
-FLOWS: tuple[Callable[[FlowContext], None], ...] = (health, manifests_and_assets, projects, uploads, sweeps)
+def versions(ctx: FlowContext) -> None:
+    """Freeze (one attempt losing its race to an asset update, forced with the
+    fault hook, so its body is deleted), history, a version, diff, restore,
+    duplicate of a version, pin and the pinned read."""
+    from faults import FaultClient
+
+    from chalicelib import config
+    from tests.functional.faultplay import in_background, wait_for_hits
+
+    u = ctx.user()
+    mid = u.manifest()["manifest_id"]
+    aid = u.asset(mid)["asset_id"]
+    faults = FaultClient(str(config.dynamodb_endpoint()))
+    rule = faults.inject(service="s3", operation="PutObject", match=mid, fault="latency", delay=9.0)
+
+    def update_while_held() -> int:
+        held = wait_for_hits(faults, rule)
+        status = u.put(f"/api/assets/{aid}", {"description": "during the freeze"}).status
+        held.release()
+        return status
+
+    # The recorder sees the calls of this thread: the freeze runs here, the update beside it.
+    updating = in_background(update_while_held)
+    assert ctx.ok(u.post(f"/api/manifests/{mid}/versions"), 201)["version"] == 1
+    assert updating.result(timeout=120) == 200
+    ctx.ok(u.put(f"/api/manifests/{mid}", {"name": "Kit v2"}))
+    ctx.ok(u.get(f"/api/manifests/{mid}/versions"))
+    ctx.ok(u.get(f"/api/manifests/{mid}/versions/1"))
+    ctx.ok(u.get(f"/api/manifests/{mid}/diff?from=1&to=current"))
+    ctx.ok(u.post(f"/api/manifests/{mid}/versions/1/restore"))
+    copy = ctx.ok(u.post(f"/api/manifests/{mid}/duplicate?version=1"), 201)
+    p = u.project(manifest_id=mid, manifest_version=1)
+    ctx.ok(u.get(f"/api/projects/{p['project_id']}/manifest"))
+    ctx.ok(u.delete(f"/api/projects/{p['project_id']}"))
+    ctx.ok(u.delete(f"/api/manifests/{copy['manifest_id']}"))
+
+
+FLOWS: tuple[Callable[[FlowContext], None], ...] = (
+    health,
+    manifests_and_assets,
+    projects,
+    uploads,
+    sweeps,
+    versions,
+)
 
 
 def run_flows(ctx: FlowContext) -> None:

@@ -130,12 +130,13 @@ class VersionRepository:
         now: str,
         *,
         also: Callable[[TransactWrite], None],
-    ) -> None:
+    ) -> tuple[ManifestModel, dict[str, AssetModel]]:
         """Write a restore in one transaction: the manifest (fields, exact
         asset_count, listing keys, copy-on-write), conditioned on the revision
         the plan was made from; each asset conditioned on the revision it was
         read at (or on not existing); image references for re-appearing images.
-        Raises `ConditionFailed` when anything moved."""
+        Raises `ConditionFailed` when anything moved. Returns the manifest and
+        the assets as written (exact: every write required the revision read)."""
         owner_id, manifest_id = manifest.owner_id, manifest.manifest_id
         restored = ManifestModel(owner_id, manifest_id, **{**manifest.attribute_values, **fields})
         for name in cleared:
@@ -149,6 +150,18 @@ class VersionRepository:
         actions += [getattr(M, k).remove() for k in cleared]
         actions += [getattr(M, k).set(v) for k, v in listing.items()]
         actions.append(M.asset_count.set(restored.asset_count))
+        restored.revision = int(manifest.revision) + 1
+        restored.version = int(manifest.frozen_version or 0) + 1
+        restored.write_token = token
+        for key, value in listing.items():
+            setattr(restored, key, value)
+        written = {
+            a.asset_id: AssetModel(**{**a.attribute_values, "revision": 1, "updated_at": now})
+            for a in plan.create
+        }
+        for existing, asset in plan.overwrite:
+            values = {**asset.attribute_values, "revision": int(existing.revision) + 1, "updated_at": now}
+            written[asset.asset_id] = AssetModel(**values)
 
         def build(tx: TransactWrite) -> None:
             tx.update(
@@ -157,15 +170,13 @@ class VersionRepository:
                 condition=live_condition() & (M.revision == int(manifest.revision)),
             )
             for asset in plan.create:
-                copy = AssetModel(**{**asset.attribute_values, "revision": 1, "updated_at": now})
-                tx.save(copy, condition=A.asset_id.does_not_exist())
+                tx.save(written[asset.asset_id], condition=A.asset_id.does_not_exist())
                 tx.save(
                     L(asset.asset_id, owner_id=owner_id, manifest_id=manifest_id),
                     condition=L.asset_id.does_not_exist(),
                 )
-            for existing, asset in plan.overwrite:
-                values = {**asset.attribute_values, "revision": int(existing.revision) + 1, "updated_at": now}
-                tx.save(AssetModel(**values), condition=A.revision == int(existing.revision))
+            for existing, _asset in plan.overwrite:
+                tx.save(written[existing.asset_id], condition=A.revision == int(existing.revision))
             for asset in plan.delete:
                 tx.delete(asset, condition=A.revision == int(asset.revision))
                 tx.delete(L(asset.asset_id))
@@ -181,6 +192,7 @@ class VersionRepository:
             return stored.write_token == token
 
         transact(build, token=token, committed=committed)
+        return restored, written
 
     # --- transactional pieces used by the project repository -----------------------
 

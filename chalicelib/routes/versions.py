@@ -64,9 +64,8 @@ def get_version(owner: str, manifest_id: str, version: str) -> ManifestDetail:
     errors=(404, 409),  # 409: changed concurrently, or too large for one atomic write
 )
 def restore_version(owner: str, manifest_id: str, version: str) -> ManifestDetail:
-    services.versions().restore(owner, manifest_id, int(version))
-    manifest, assets = services.manifests().get_detail(owner, manifest_id)
-    return presenters.manifest_detail(manifest, assets)
+    snap = services.versions().restore(owner, manifest_id, int(version))
+    return presenters.manifest_detail(snap.manifest, snap.assets)
 
 
 @api_route(

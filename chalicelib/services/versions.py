@@ -360,13 +360,15 @@ class VersionService:
             changed=changed,
         )
 
-    def restore(self, owner_id: str, manifest_id: str, version: int) -> None:
+    def restore(self, owner_id: str, manifest_id: str, version: int) -> Snapshot:
         """Make the working copy hold version `version`'s content: its manifest
         fields and its assets (same ids, tags and images); assets added since
         are removed. One transaction conditioned on the revision read, so it is
         whole or absent, and it is an ordinary change (copy-on-write of a frozen
         working version). Tag counters are left alone: they only grow, and every
-        tag of an older version was handed out by them."""
+        tag of an older version was handed out by them. Answers the working copy
+        as written, not re-read: a read failing after the commit must not turn a
+        stored restore into an error."""
         target = self.get(owner_id, manifest_id, version)
         for _attempt in range(FREEZE_ATTEMPTS):
             manifest = self._manifests.get_live(owner_id, manifest_id)
@@ -410,12 +412,17 @@ class VersionService:
                         last.append(ref)
 
             try:
-                self._versions.restore(manifest, fields, cleared, plan, len(target.assets), now, also=release)
+                restored, written = self._versions.restore(
+                    manifest, fields, cleared, plan, len(target.assets), now, also=release
+                )
             except ConditionFailed:
                 continue  # changed since our read (assets, revision or an image count): plan again
             for ref in last:
                 self._images.collect_after_commit(ref)
-            return
+            unchanged = {a.asset_id: a for a in current}
+            assets = [written.get(a.asset_id) or unchanged[a.asset_id] for a in target.assets]
+            assets.sort(key=lambda a: (a.sort_order, a.created_at, a.asset_id))
+            return Snapshot(restored, assets)
         raise ConflictError("The manifest is being changed concurrently; retry")
 
 

@@ -174,6 +174,9 @@ def test_restore_brings_back_fields_assets_tags_and_images_and_removes_later_ass
     r = alice.post(f"/api/manifests/{mid}/versions/1/restore")
     assert r.status == 200, r
     restored = r.json
+    # The answer is the working copy as stored (built from the write, not re-read).
+    assert frozen_view(restored) == frozen_view(alice.get(f"/api/manifests/{mid}").json)
+    assert r.headers["etag"] == alice.get(f"/api/manifests/{mid}").headers["etag"]
     assert restored["version"] == 2  # an ordinary change of working version 2 (not frozen)
     assert frozen_view(restored)["assets"] == [
         {**a, "revision": a2["revision"], "updated_at": a2["updated_at"]}
@@ -197,6 +200,7 @@ def test_restore_of_a_frozen_working_version_starts_a_new_version(alice, kit):
     r = alice.post(f"/api/manifests/{mid}/versions/1/restore")
     assert r.status == 200
     assert (r.json["version"], r.json["name"]) == (3, "Kit v1")
+    assert frozen_view(r.json) == frozen_view(alice.get(f"/api/manifests/{mid}").json)
     assert alice.get(f"/api/manifests/{mid}/versions/2").json["name"] == "Kit v2"
 
 

@@ -3,14 +3,15 @@ restore, and the pinned read a pipeline worker makes.
 
 A frozen version is a summary item (`VersionModel`) plus an immutable body in
 S3: the manifest's fields and every asset, as DynamoDB-typed JSON, written
-before the freeze commits under a key that names the revision it was built
-from (so a freeze that loses its race never overwrites a committed body).
+before the freeze commits under a key unique to that attempt (so a freeze that
+loses its race never touches a committed body, and can delete its own).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -18,7 +19,7 @@ from typing import Any
 from pynamodb.transactions import TransactWrite
 
 from chalicelib import cursors
-from chalicelib.errors import ConflictError, NotFoundError, ValidationFailedError
+from chalicelib.errors import ConflictError, NotFoundError, ServiceUnavailableError, ValidationFailedError
 from chalicelib.models import AssetModel, ImageRefModel, ManifestModel, VersionModel
 from chalicelib.repositories.assets import AssetRepository
 from chalicelib.repositories.base import ConditionFailed, utcnow
@@ -29,6 +30,8 @@ from chalicelib.repositories.versions import HELD_IN_FREEZE, VersionRepository
 from chalicelib.schemas import VersionListQuery
 from chalicelib.services.images import ImageLifecycle
 from chalicelib.storage import Storage
+
+log = logging.getLogger(__name__)
 
 BODY_FORMAT = 1
 FREEZE_ATTEMPTS = 5
@@ -225,7 +228,9 @@ class VersionService:
         transaction, so a write that landed between the two reads or before the
         commit fails the freeze, which starts over with a fresh read. A write
         after the commit finds `frozen_version == version` and moves the working
-        version on. Test: test_an_asset_write_racing_a_freeze_is_wholly_in_one_version.
+        version on. Tests (test_versions_failures.py):
+        test_an_asset_write_landing_inside_a_freeze_is_wholly_in_that_version,
+        test_an_asset_write_committing_after_a_freeze_starts_the_next_version.
         """
         for _attempt in range(FREEZE_ATTEMPTS):
             manifest = self._manifests.get_live(owner_id, manifest_id)
@@ -260,10 +265,17 @@ class VersionService:
             except ConditionFailed:
                 # Not committed (a failed condition is definite): this attempt's
                 # body is nobody's. Then read again.
-                self._store.delete(key)
+                self._discard_body(key)
                 continue
             return summary, True
         raise ConflictError("The manifest is being changed concurrently; retry")
+
+    def _discard_body(self, key: str) -> None:
+        """Best effort: a body left behind is unreferenced, never wrong."""
+        try:
+            self._store.delete(key)
+        except ServiceUnavailableError:
+            log.warning("version body %s left behind", key)
 
     # --- reading -----------------------------------------------------------------
 

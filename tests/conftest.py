@@ -41,8 +41,31 @@ def faults(backend: dict[str, str]) -> Iterator[FaultClient]:
     after the test, so a fault never outlives the test that set it."""
     client = FaultClient(backend["DYNAMODB_ENDPOINT_URL"])
     client.clear()
+    refill_retry_quotas()
     yield client
     client.clear()
+    refill_retry_quotas()
+
+
+def refill_retry_quotas() -> None:
+    """botocore's standard retry mode gives each client a retry quota that failed
+    attempts drain and successes refill; once empty, botocore stops retrying. A
+    test that injects faults starts (and leaves) the app's clients with a full
+    quota, as a fresh Lambda container has, so no verdict depends on how many
+    faults the tests before it injected. Test-only: it touches botocore's
+    bookkeeping, never its behaviour."""
+    from chalicelib import idempotency, models
+    from chalicelib.repositories import base
+    from chalicelib.storage import storage
+
+    idempotency._persistence.cache_clear()  # its client is rebuilt, full, on next use
+    clients = [storage()._client, base._connection.client if base._connection else None]
+    clients += [m._connection.connection.client for m in models.ALL_MODELS if m._connection is not None]
+    for client in filter(None, clients):
+        handlers = client.meta.events._emitter._unique_id_handlers
+        (entry,) = [e for uid, e in handlers.items() if uid.startswith("retry-config-")]
+        quota = entry["handler"].__self__._retry_quota._quota
+        quota._available_capacity = quota._max_capacity
 
 
 @pytest.fixture(scope="session")

@@ -222,11 +222,13 @@ def transact(
                 raise ConditionFailed(failed) from exc
             if not is_transient(exc):
                 raise
-            # No answer at all after botocore's own retries (which took up to the
-            # timeout budget): do not add more of the same, settle it by a read.
-            no_answer = isinstance(exc.cause, BotoCoreError)
-            if attempt == attempts - 1 or no_answer:
-                in_budget = time.monotonic() - started < config.dynamodb_resolve_budget_seconds()
+            # Sending again is safe whatever happened to the last attempt: the same
+            # ClientRequestToken makes DynamoDB answer a committed attempt's success
+            # without applying it twice. So retry while within the budget (botocore
+            # may have given up early: its retry quota drains under many failures);
+            # past it, settle by reading our own write, or answer 503.
+            in_budget = time.monotonic() - started < config.dynamodb_resolve_budget_seconds()
+            if attempt == attempts - 1 or not in_budget:
                 if committed is not None and in_budget and _safely(committed):
                     return
                 raise ServiceUnavailableError(UNAVAILABLE) from exc

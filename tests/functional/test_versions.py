@@ -7,7 +7,7 @@ import uuid
 
 import pytest
 
-from chalicelib.models import ImageRefModel, VersionModel
+from chalicelib.models import AssetModel, ImageRefModel, VersionModel
 from chalicelib.storage import storage
 from tests.functional.test_uploads import upload
 from tests.imagefactory import image_bytes
@@ -168,12 +168,18 @@ def test_restore_brings_back_fields_assets_tags_and_images_and_removes_later_ass
     freeze(alice, mid)
     alice.put(f"/api/manifests/{mid}", {"name": "Kit v2", "description": None, "category": "STYLE_KIT"})
     alice.put(f"/api/assets/{kit['hero']}", {"name": "Villain", "asset_type": "PROP"})
+    old_key = AssetModel.get(mid, kit["hero"], consistent_read=True).reference_image_key
     upload(alice, kit["hero"], image_bytes("image/png", (50, 20)))
+    new_key = AssetModel.get(mid, kit["hero"], consistent_read=True).reference_image_key
     alice.delete(f"/api/assets/{kit['car']}")
     later = alice.asset(mid, name="Later")
     r = alice.post(f"/api/manifests/{mid}/versions/1/restore")
     assert r.status == 200, r
     restored = r.json
+    # The old image is shown again (the asset's reference + version 1's); the
+    # replacement nobody shows any more was released and collected.
+    assert ImageRefModel.get(old_key, consistent_read=True).ref_count == 2
+    assert storage().size_of(new_key) is None
     # The answer is the working copy as stored (built from the write, not re-read).
     assert frozen_view(restored) == frozen_view(alice.get(f"/api/manifests/{mid}").json)
     assert r.headers["etag"] == alice.get(f"/api/manifests/{mid}").headers["etag"]

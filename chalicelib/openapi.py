@@ -46,6 +46,8 @@ TAGS = {
     "manifests": "Manifests: create, list (whole library or pages), detail, edit, duplicate, delete",
     "assets": "Assets of a manifest, and the stable image address",
     "uploads": "Attaching images: presigned PUT + upload-complete, or a small multipart upload",
+    "versions": "Frozen manifest versions: freeze, history, a version as frozen, diff, restore, "
+    "and the version a project pins",
     "projects": "Projects that pin a manifest version (a pinned manifest cannot be deleted)",
     "system": "Health and this document",
 }

@@ -106,12 +106,13 @@ def test_the_document_has_a_description_servers_and_tags(anonymous):
     assert "/api/docs" in doc["info"]["description"]
     assert doc["servers"] == [{"url": "..", "description": "The deployment that served this document"}]
     names = [t["name"] for t in doc["tags"]]
-    assert names == ["manifests", "assets", "uploads", "projects", "system"]
+    assert names == ["manifests", "assets", "uploads", "versions", "projects", "system"]
     for path, ops in doc["paths"].items():
         for method, op in ops.items():
             assert len(op["tags"]) == 1 and op["tags"][0] in names, (method, path)
     assert doc["paths"]["/api/assets/{asset_id}/upload-url"]["post"]["tags"] == ["uploads"]
     assert doc["paths"]["/api/manifests"]["get"]["tags"] == ["manifests"]
+    assert doc["paths"]["/api/projects/{project_id}/manifest"]["get"]["tags"] == ["versions"]
     assert "/api/docs" not in doc["paths"]
 
 

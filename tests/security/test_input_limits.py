@@ -195,6 +195,7 @@ def test_every_query_parameter_bound_is_enforced_with_422(document: dict[str, An
                 target = re.sub(r"{\w+}", str(uuid.uuid4()), path)
                 r = alice.call(method, f"{target}?{urlencode({param['name']: value})}")
                 assert r.status == 422, (method, path, param["name"], what, r)
-                assert r.json["errors"][0]["loc"] == ["query", param["name"]]
+                # Other required parameters may be reported missing too (diff's from/to).
+                assert ["query", param["name"]] in [e["loc"] for e in r.json["errors"]], r
                 checked += 1
     assert checked >= 8

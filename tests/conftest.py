@@ -171,6 +171,18 @@ def alice(make_user: Any) -> Api:
 
 
 @pytest.fixture
+def owner() -> str:
+    """A fresh owner id the test knows, to read and write that user's items directly."""
+    return f"user-{uuid.uuid4()}"
+
+
+@pytest.fixture
+def carol(make_user: Any, owner: str) -> Api:
+    """The user whose owner id is `owner`."""
+    return make_user(owner)
+
+
+@pytest.fixture
 def bob(make_user: Any) -> Api:
     return make_user()
 

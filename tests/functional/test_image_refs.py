@@ -7,13 +7,8 @@ while another runs, and then checks the stored state."""
 
 from __future__ import annotations
 
-import uuid
 from datetime import timedelta
-from typing import Any
 
-import pytest
-
-from tests.conftest import Api
 from tests.functional.stored import (
     Background,
     assert_image_consistent,
@@ -25,16 +20,6 @@ from tests.functional.stored import (
     unique_name,
     wait_for_hit,
 )
-
-
-@pytest.fixture
-def owner() -> str:
-    return f"user-{uuid.uuid4()}"
-
-
-@pytest.fixture
-def carol(make_user: Any, owner: str) -> Api:
-    return make_user(owner)
 
 
 def bucket() -> str:

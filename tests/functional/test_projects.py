@@ -36,17 +36,6 @@ def set_version(owner: str, manifest_id: str, version: int) -> None:
     ManifestRepository().update(owner, manifest_id, {"version": version}, utcnow())
 
 
-@pytest.fixture
-def owner() -> str:
-    return f"user-{uuid.uuid4()}"
-
-
-@pytest.fixture
-def carol(make_user: Any, owner: str) -> Api:
-    """A user whose owner id the test knows (to set a manifest's version directly)."""
-    return make_user(owner)
-
-
 # --- create ----------------------------------------------------------------------------
 
 

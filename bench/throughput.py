@@ -13,21 +13,16 @@ from __future__ import annotations
 import contextlib
 import itertools
 import os
-import socket
 import statistics
-import subprocess
-import sys
 import tempfile
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import requests
 
-ROOT = Path(__file__).resolve().parent.parent
 TIMEOUT = 30.0
 ROUNDS = 4
 ASSETS_PER_MANIFEST = 400  # below the 500-asset limit: a client moves on to the next manifest
@@ -58,36 +53,15 @@ class Run:
 @contextlib.contextmanager
 def local_server(env: dict[str, str]) -> Iterator[str]:
     """`chalice local` on a free port, as `make run` starts it; yields its base URL."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    command = [sys.executable, str(ROOT / "scripts" / "chalice_local.py"), "--stage", "local"]
-    command += ["--host", "127.0.0.1", "--port", str(port), "--no-autoreload"]
-    log = tempfile.TemporaryFile()  # noqa: SIM115 (closed below)
-    proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=log)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if requests.get(f"{base}/api/health", timeout=10).status_code == 200:
-                    break
-            except (requests.ConnectionError, requests.Timeout):
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                log.seek(0)
-                raise RuntimeError(
-                    f"local server did not start: {log.read().decode(errors='replace')[-2000:]}"
-                )
-            time.sleep(0.2)
-        yield base
-    finally:
-        proc.terminate()
+    # scripts/ is on sys.path through bench/run.py
+    from local_backend import free_port, start_local_server, stop_process
+
+    with tempfile.TemporaryFile() as log:
+        proc, base = start_local_server(env, free_port(), log)
         try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
+            yield base
+        finally:
+            stop_process(proc)
 
 
 Request = Callable[[requests.Session], tuple[int, int]]  # -> (status, expected status)

@@ -37,7 +37,6 @@ import argparse
 import json
 import os
 import random
-import subprocess
 import sys
 import tempfile
 import threading
@@ -1175,65 +1174,23 @@ def soak(
 # --- make chaos: its own backend and server -------------------------------------------------
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @contextmanager
 def local_stack() -> Iterator[tuple[str, str, str]]:
     """An embedded moto (with the fault hook) and `chalice local` on free loopback
     ports; yields (API base, moto endpoint, JWT secret)."""
-    from local_backend import provision, start_moto
+    from local_backend import free_port, provision, start_local_server, start_moto, stop_process
 
     server, endpoint = start_moto()
     env = provision(endpoint)
-    port = _free_port()
-    launcher = ROOT / "scripts" / "chalice_local.py"  # `chalice local` with a listen backlog for bursts
-    with tempfile.TemporaryFile() as log:  # a file, not a pipe: chalice logs every request
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                str(launcher),
-                "--stage",
-                "local",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--no-autoreload",
-            ],
-            cwd=ROOT,
-            env={**os.environ, **env},
-            stdout=subprocess.DEVNULL,
-            stderr=log,
-        )
-        base = f"http://127.0.0.1:{port}"
-        try:
-            deadline = time.monotonic() + 120
-            while True:
-                try:
-                    if requests.get(f"{base}/api/health", timeout=10).status_code == 200:
-                        break
-                except requests.RequestException:
-                    pass
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    log.seek(0)
-                    raise RuntimeError(
-                        f"local server did not start: {log.read().decode(errors='replace')[-2000:]}"
-                    )
-                time.sleep(0.3)
-            yield base, endpoint, env["JWT_SECRET"]
-        finally:
-            proc.terminate()
+    try:
+        with tempfile.TemporaryFile() as log:  # a file, not a pipe: chalice logs every request
+            proc, base = start_local_server({**os.environ, **env}, free_port(), log)
             try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-            server.stop()
+                yield base, endpoint, env["JWT_SECRET"]
+            finally:
+                stop_process(proc)
+    finally:
+        server.stop()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -6,11 +6,14 @@ from __future__ import annotations
 import json
 import logging
 import os
+import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -113,3 +116,68 @@ def wait_until_healthy(
         if time.monotonic() > end:
             raise RuntimeError(f"{url} was not ready after {deadline:.0f} s")
         time.sleep(0.2)
+
+
+def free_port() -> int:
+    """A loopback port nobody listens on right now (bound, then released)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def local_server_command(port: int, host: str = "127.0.0.1") -> list[str]:
+    """`chalice local` through scripts/chalice_local.py (a listen backlog that
+    holds a burst of connections), as `make run` starts it."""
+    launcher = ROOT / "scripts" / "chalice_local.py"
+    return [
+        sys.executable,
+        str(launcher),
+        "--stage",
+        "local",
+        "--host",
+        host,
+        "--port",
+        str(port),
+        "--no-autoreload",
+    ]
+
+
+def start_local_server(
+    env: dict[str, str],
+    port: int,
+    log: IO[bytes],
+    *,
+    log_stdout: bool = False,
+    ready_path: str = "/api/health",
+) -> tuple[subprocess.Popen[bytes], str]:
+    """Start `chalice local` on `port` with `env` and wait until `ready_path`
+    answers 200; returns (process, base URL). Its stderr (or stdout with
+    `log_stdout`, where the access log goes) is written to `log`: a file, not a
+    pipe, since chalice logs every request and an undrained pipe fills up (64 KiB,
+    ~860 requests) and freezes the server. On failure the process is stopped and
+    the error carries the log's tail."""
+    stdout: IO[bytes] | int = log if log_stdout else subprocess.DEVNULL
+    stderr: IO[bytes] | int = subprocess.DEVNULL if log_stdout else log
+    proc = subprocess.Popen(local_server_command(port), cwd=ROOT, env=env, stdout=stdout, stderr=stderr)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_healthy(f"{base}{ready_path}", alive=lambda: proc.poll() is None)
+    except RuntimeError as exc:
+        proc.kill()
+        proc.wait()
+        log.seek(0)
+        raise RuntimeError(f"{exc}: {log.read().decode(errors='replace')[-2000:]}") from exc
+    return proc, base
+
+
+def stop_process(proc: subprocess.Popen[Any], timeout: float = 10.0) -> None:
+    """SIGTERM, then SIGKILL after `timeout` seconds. SIGTERM, not SIGINT:
+    `chalice local` ends at once on SIGTERM, while after Ctrl-C it spends
+    seconds in the interpreter's final garbage collection."""
+    if proc.poll() is None:
+        proc.terminate()
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()

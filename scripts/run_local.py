@@ -11,7 +11,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from local_backend import ROOT, provision, start_moto
+from local_backend import ROOT, local_server_command, provision, start_moto, stop_process
 
 from chalicelib.auth import mint_dev_token
 
@@ -43,12 +43,7 @@ def main() -> int:
             flush=True,
         )
         # `chalice local` through our launcher: a listen backlog that holds bursts
-        chalice = [sys.executable, str(ROOT / "scripts" / "chalice_local.py")]
-        child = subprocess.Popen(
-            [*chalice, "--stage", "local", "--host", host, "--port", str(port), "--no-autoreload"],
-            cwd=ROOT,
-            env={**os.environ, **env},
-        )
+        child = subprocess.Popen(local_server_command(port, host), cwd=ROOT, env={**os.environ, **env})
         return child.wait()
     except KeyboardInterrupt:
         return 0
@@ -57,21 +52,9 @@ def main() -> int:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         if child is not None:
-            _stop(child)
+            stop_process(child, timeout=5)  # SIGTERM: prompt, where Ctrl-C is not
         if server is not None:
             server.stop()
-
-
-def _stop(child: subprocess.Popen[bytes]) -> None:
-    """SIGTERM, not SIGINT: `chalice local` ends at once on SIGTERM, while after
-    Ctrl-C it spends seconds in the interpreter's final garbage collection."""
-    if child.poll() is None:
-        child.terminate()
-    try:
-        child.wait(timeout=5)
-    except subprocess.TimeoutExpired:
-        child.kill()
-        child.wait()
 
 
 if __name__ == "__main__":

@@ -10,9 +10,6 @@ import functools
 import http.server
 import json
 import os
-import socket
-import subprocess
-import sys
 import tempfile
 import threading
 import uuid
@@ -22,7 +19,7 @@ from typing import Any
 
 import pytest
 from faults import FaultClient
-from local_backend import provision, start_moto, wait_until_healthy
+from local_backend import free_port, provision, start_local_server, start_moto, stop_process
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -174,6 +171,18 @@ def alice(make_user: Any) -> Api:
 
 
 @pytest.fixture
+def owner() -> str:
+    """A fresh owner id the test knows, to read and write that user's items directly."""
+    return f"user-{uuid.uuid4()}"
+
+
+@pytest.fixture
+def carol(make_user: Any, owner: str) -> Api:
+    """The user whose owner id is `owner`."""
+    return make_user(owner)
+
+
+@pytest.fixture
 def bob(make_user: Any) -> Api:
     return make_user()
 
@@ -184,12 +193,6 @@ def anonymous(chalice_client: Any) -> Api:
 
 
 # --- the real local server, for end-to-end and concurrency tests ----------------
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
@@ -209,23 +212,6 @@ def page_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, P
     server.shutdown()
 
 
-def local_server_command(port: int) -> list[str]:
-    """`chalice local` on loopback, through scripts/chalice_local.py (a listen
-    backlog that holds a burst of connections), as `make run` starts it."""
-    launcher = ROOT / "scripts" / "chalice_local.py"
-    return [
-        sys.executable,
-        str(launcher),
-        "--stage",
-        "local",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--no-autoreload",
-    ]
-
-
 @pytest.fixture(scope="session")
 def local_server(backend: dict[str, str], page_site: tuple[str, Path]) -> Iterator[str]:
     """`chalice local` as a subprocess against the session's moto server.
@@ -236,28 +222,9 @@ def local_server(backend: dict[str, str], page_site: tuple[str, Path]) -> Iterat
 
     os.environ["CORS_EXTRA_ORIGINS"] = page_site[0]
     provisioning.ensure_bucket()
-    port = _free_port()
-    # A file, not a pipe: chalice local logs every request to stderr, and an
-    # undrained pipe fills up (64 KiB, ~860 requests) and freezes the server.
     log = tempfile.TemporaryFile()  # noqa: SIM115 (closed after the server stops)
-    proc = subprocess.Popen(
-        local_server_command(port),
-        cwd=ROOT,
-        env={**os.environ, **backend, "CORS_EXTRA_ORIGINS": page_site[0]},
-        stdout=subprocess.DEVNULL,
-        stderr=log,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_healthy(f"{base}/api/health", alive=lambda: proc.poll() is None)
-    except RuntimeError as exc:
-        proc.kill()
-        log.seek(0)
-        raise RuntimeError(f"{exc}: {log.read().decode(errors='replace')[-2000:]}") from exc
+    env = {**os.environ, **backend, "CORS_EXTRA_ORIGINS": page_site[0]}
+    proc, base = start_local_server(env, free_port(), log)
     yield base
-    proc.terminate()
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
+    stop_process(proc)
     log.close()

@@ -15,9 +15,7 @@ import time
 from collections.abc import Iterator
 
 import pytest
-import requests
-
-from tests.conftest import ROOT, _free_port, local_server_command
+from local_backend import free_port, start_local_server, stop_process
 
 pytestmark = pytest.mark.e2e
 
@@ -27,38 +25,14 @@ BURST = 40
 @pytest.fixture
 def own_local_server(backend: dict[str, str]) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
     """A server of its own: this test pauses it, which must not stall the session's."""
-    port = _free_port()
-    log = tempfile.TemporaryFile()  # noqa: SIM115 (closed below)
-    proc = subprocess.Popen(
-        local_server_command(port),
-        cwd=ROOT,
-        env={**os.environ, **backend},
-        stdout=subprocess.DEVNULL,
-        stderr=log,
-    )
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if requests.get(f"http://127.0.0.1:{port}/api/health", timeout=10).status_code == 200:
-                    break
-            except (requests.ConnectionError, requests.Timeout):
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                log.seek(0)
-                raise RuntimeError(
-                    f"local server did not start: {log.read().decode(errors='replace')[-2000:]}"
-                )
-            time.sleep(0.2)
-        yield proc, port
-    finally:
-        proc.send_signal(signal.SIGCONT)
-        proc.terminate()
+    port = free_port()
+    with tempfile.TemporaryFile() as log:
+        proc, _ = start_local_server({**os.environ, **backend}, port, log)
         try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
+            yield proc, port
+        finally:
+            proc.send_signal(signal.SIGCONT)  # a stopped process would not act on SIGTERM
+            stop_process(proc)
 
 
 def _connect_all(port: int, count: int, within: float) -> tuple[list[socket.socket], int]:

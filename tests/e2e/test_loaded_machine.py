@@ -22,9 +22,9 @@ from typing import Any
 import pytest
 import requests
 from faults import FaultClient
-from local_backend import wait_until_healthy
+from local_backend import free_port, wait_until_healthy
 
-from tests.conftest import ROOT, _free_port, token_for
+from tests.conftest import ROOT, token_for
 from tests.e2e.conftest import HttpUser
 
 pytestmark = pytest.mark.e2e
@@ -103,7 +103,7 @@ def _bindable(port: int) -> bool:
 
 
 def test_sigterm_stops_make_run_promptly_and_frees_both_ports():
-    port, moto_port = _free_port(), _free_port()
+    port, moto_port = free_port(), free_port()
     log = tempfile.TemporaryFile()  # noqa: SIM115 (closed below)
     proc = subprocess.Popen(
         [sys.executable, str(Path(ROOT) / "scripts" / "run_local.py")],

@@ -4,22 +4,15 @@ with Allow (issue 9, point 2)."""
 
 from __future__ import annotations
 
-import uuid
-
 import pytest
 import requests
 
+from tests.unknown_routes import ID, LATER_PHASE
+
 pytestmark = pytest.mark.e2e
 
-ID = str(uuid.uuid4())
 UNKNOWN = [
-    ("POST", f"/api/manifests/{ID}/process"),
-    ("GET", f"/api/manifests/{ID}/progress"),
-    ("POST", f"/api/manifests/{ID}/upload-video"),
-    ("POST", f"/api/assets/{ID}/reprocess"),
-    ("GET", "/api/metrics"),
-    ("POST", "/api/manifests/from-project"),
-    ("GET", "/"),
+    *LATER_PHASE,
     ("OPTIONS", "/api/metrics"),
 ]
 

@@ -8,9 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
-import subprocess
-import sys
 import tempfile
 import time
 import uuid
@@ -19,60 +16,23 @@ from pathlib import Path
 
 import pytest
 import requests
+from local_backend import free_port, start_local_server, stop_process
 
-from tests.conftest import ROOT, _free_port, token_for
+from tests.conftest import token_for
 
 pytestmark = pytest.mark.e2e
 
 
-def _closed_port() -> int:
-    """A port nothing listens on (bound, then released; nobody else binds it here)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def broken_server(backend: dict[str, str]) -> Iterator[tuple[str, Path]]:
-    dead = f"http://127.0.0.1:{_closed_port()}"
-    port = _free_port()
+    dead = f"http://127.0.0.1:{free_port()}"  # released at once: nothing listens there
     log_path = Path(tempfile.mkdtemp()) / "stdout.log"
     env = {**os.environ, **backend, "DYNAMODB_ENDPOINT_URL": dead, "S3_ENDPOINT_URL": dead}
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen(
-            [
-                str(Path(sys.executable).parent / "chalice"),
-                "local",
-                "--stage",
-                "local",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--no-autoreload",
-            ],
-            cwd=ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.DEVNULL,
-        )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            requests.get(f"{base}/api/docs", timeout=5)
-            break
-        except (requests.ConnectionError, requests.Timeout):
-            if proc.poll() is not None or time.monotonic() > deadline:
-                proc.kill()
-                raise RuntimeError("the local server did not start") from None
-            time.sleep(0.2)
-    yield base, log_path
-    proc.terminate()
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
+    with log_path.open("w+b") as log:  # readable: a failed start reports its tail
+        # the docs page, not the health check: that one fails with its backends
+        proc, base = start_local_server(env, free_port(), log, log_stdout=True, ready_path="/api/docs")
+        yield base, log_path
+        stop_process(proc)
 
 
 def logged(log_path: Path, request_id: str) -> list[dict]:

@@ -150,3 +150,43 @@ def collect_released_now() -> int:
     from chalicelib import services
 
     return services.images().sweep_released(datetime.now(UTC) + timedelta(hours=1))
+
+
+def crashed_duplicate(
+    owner: str, source_id: str, deadline: str, assets: int = 3, image_key: str | None = None
+) -> tuple[str, list[str]]:
+    """What a duplicate leaves behind when its process dies mid-copy: a pending
+    copy of `source_id` (pending until `deadline`) and `assets` of its assets with
+    their locators; with `image_key`, every asset shows that image and the
+    references the copy took to it are recorded. Returns (copy id, asset ids)."""
+    from chalicelib.models import AssetModel, ManifestModel
+    from chalicelib.repositories.assets import AssetRepository
+    from chalicelib.repositories.base import utcnow
+    from chalicelib.repositories.manifests import ManifestRepository
+    from chalicelib.repositories.uploads import ImageRefRepository
+
+    now = utcnow()
+    manifests = ManifestRepository()
+    copy = ManifestModel(
+        owner, str(uuid.uuid4()), name="Half (Copy)", category="CUSTOM", status="DRAFT",
+        asset_count=assets, created_at=now, updated_at=now, parent_manifest_id=source_id,
+    )  # fmt: skip
+    manifests.add_pending(copy, deadline)
+    copied = [
+        AssetModel(
+            copy.manifest_id,
+            str(uuid.uuid4()),
+            owner_id=owner,
+            asset_type="PROP",
+            name=f"p{i}",
+            manifest_tag=f"PROP_{i + 1:02d}",
+            created_at=now,
+            updated_at=now,
+            reference_image_key=image_key,
+        )
+        for i in range(assets)
+    ]
+    AssetRepository(manifests).put_many(copied)
+    if image_key:
+        assert ImageRefRepository().acquire_for_pending(owner, copy.manifest_id, image_key, assets)
+    return copy.manifest_id, [a.asset_id for a in copied]

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
-import pytest
-
 from tests.conftest import Api
+from tests.functional.stored import crashed_duplicate, stamp
 
 COPIED_ASSET_FIELDS = (
     "asset_type",
@@ -29,20 +28,6 @@ def detail(api: Api, manifest_id: str) -> dict[str, Any]:
     r = api.get(f"/api/manifests/{manifest_id}")
     assert r.status == 200, r.text
     return r.json
-
-
-def stamp(delta: timedelta) -> str:
-    return (datetime.now(UTC) + delta).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-@pytest.fixture
-def owner() -> str:
-    return f"user-{uuid.uuid4()}"
-
-
-@pytest.fixture
-def carol(make_user: Any, owner: str) -> Api:
-    return make_user(owner)
 
 
 def test_a_duplicate_is_a_new_draft_copy_with_every_asset(alice):
@@ -232,51 +217,6 @@ def test_a_duplicate_in_progress_is_never_visible_half_copied(local_server, jwt_
 # --- duplicates that never finished ---------------------------------------------------------
 
 
-def _crashed_duplicate(owner: str, source_id: str, deadline: str, assets: int = 3) -> tuple[str, list[str]]:
-    """What a duplicate leaves behind when its process dies mid-copy: a pending
-    manifest item and some of its assets (with locators)."""
-    from chalicelib.models import AssetModel, ManifestModel
-    from chalicelib.repositories.assets import AssetRepository
-    from chalicelib.repositories.base import utcnow
-    from chalicelib.repositories.manifests import ManifestRepository
-
-    now = utcnow()
-    manifests = ManifestRepository()
-    copy = ManifestModel(
-        owner,
-        str(uuid.uuid4()),
-        name="Half (Copy)",
-        category="CUSTOM",
-        tags=[],
-        status="DRAFT",
-        asset_count=assets,
-        times_used=0,
-        version=1,
-        revision=1,
-        ref_count=0,
-        tag_seq={},
-        created_at=now,
-        updated_at=now,
-        parent_manifest_id=source_id,
-    )
-    manifests.add_pending(copy, deadline)
-    copied = [
-        AssetModel(
-            copy.manifest_id,
-            str(uuid.uuid4()),
-            owner_id=owner,
-            asset_type="PROP",
-            name=f"p{i}",
-            manifest_tag=f"PROP_{i + 1:02d}",
-            created_at=now,
-            updated_at=now,
-        )
-        for i in range(assets)
-    ]
-    AssetRepository(manifests).put_many(copied)
-    return copy.manifest_id, [a.asset_id for a in copied]
-
-
 def _leftovers(manifest_id: str, asset_ids: list[str], owner: str) -> dict[str, Any]:
     from chalicelib.models import AssetLocatorModel, AssetModel, ManifestModel
 
@@ -292,7 +232,7 @@ def _leftovers(manifest_id: str, asset_ids: list[str], owner: str) -> dict[str, 
 
 def test_an_unfinished_duplicate_is_invisible_on_every_route(carol, owner):
     source = carol.manifest(name="Source")["manifest_id"]
-    copy_id, asset_ids = _crashed_duplicate(owner, source, stamp(timedelta(minutes=20)))
+    copy_id, asset_ids = crashed_duplicate(owner, source, stamp(timedelta(minutes=20)))
     assert _leftovers(copy_id, asset_ids, owner) == {"manifest": 1, "assets": 3, "locators": 3}
     assert carol.get(f"/api/manifests/{copy_id}").status == 404
     assert carol.get(f"/api/manifests/{copy_id}/assets").status == 404
@@ -333,7 +273,7 @@ def test_the_sweep_removes_an_abandoned_duplicate_with_its_assets_and_locators(c
     from chalicelib import services
 
     source = carol.manifest(name="Source")["manifest_id"]
-    copy_id, asset_ids = _crashed_duplicate(owner, source, stamp(-timedelta(minutes=1)), assets=30)
+    copy_id, asset_ids = crashed_duplicate(owner, source, stamp(-timedelta(minutes=1)), assets=30)
     assert _leftovers(copy_id, asset_ids, owner) == {"manifest": 1, "assets": 30, "locators": 30}
     assert carol.get(f"/api/manifests/{copy_id}").status == 404
 
@@ -345,7 +285,7 @@ def test_the_sweep_removes_an_abandoned_duplicate_with_its_assets_and_locators(c
 
 def test_the_scheduled_lambda_sweeps_abandoned_duplicates(chalice_client, carol, owner):
     source = carol.manifest(name="Source")["manifest_id"]
-    copy_id, asset_ids = _crashed_duplicate(owner, source, stamp(-timedelta(minutes=1)))
+    copy_id, asset_ids = crashed_duplicate(owner, source, stamp(-timedelta(minutes=1)))
     event = chalice_client.events.generate_cw_event(
         source="aws.events", detail_type="Scheduled Event", detail={}, resources=[]
     )

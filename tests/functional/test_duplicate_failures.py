@@ -5,7 +5,6 @@ test; interleavings are forced by holding one request inside a latency fault."""
 
 from __future__ import annotations
 
-import uuid
 from datetime import timedelta
 from typing import Any
 
@@ -17,21 +16,12 @@ from tests.functional.stored import (
     Background,
     assert_image_consistent,
     attach_image,
+    crashed_duplicate,
     hold_seconds,
     stamp,
     unique_name,
     wait_for_hit,
 )
-
-
-@pytest.fixture
-def owner() -> str:
-    return f"user-{uuid.uuid4()}"
-
-
-@pytest.fixture
-def carol(make_user: Any, owner: str) -> Api:
-    return make_user(owner)
 
 
 def copies_of(owner: str, source_id: str) -> list[Any]:
@@ -134,47 +124,11 @@ def test_a_copy_published_behind_a_failed_answer_is_never_rolled_back(carol, own
 # --- the sweep --------------------------------------------------------------------------------
 
 
-def _crashed_after_acquiring(owner: str, source_id: str, deadline: str, image_key: str | None) -> str:
-    """What a duplicate leaves when its process dies after taking its references:
-    a pending copy, its assets, and the references recorded on it."""
-    from chalicelib.models import AssetModel, ManifestModel
-    from chalicelib.repositories.assets import AssetRepository
-    from chalicelib.repositories.base import utcnow
-    from chalicelib.repositories.manifests import ManifestRepository
-    from chalicelib.repositories.uploads import ImageRefRepository
-
-    now = utcnow()
-    manifests = ManifestRepository()
-    copy = ManifestModel(
-        owner, str(uuid.uuid4()), name="Half (Copy)", category="CUSTOM", status="DRAFT",
-        asset_count=3, created_at=now, updated_at=now, parent_manifest_id=source_id,
-    )  # fmt: skip
-    manifests.add_pending(copy, deadline)
-    copied = [
-        AssetModel(
-            copy.manifest_id,
-            str(uuid.uuid4()),
-            owner_id=owner,
-            asset_type="PROP",
-            name=f"p{i}",
-            manifest_tag=f"PROP_{i + 1:02d}",
-            created_at=now,
-            updated_at=now,
-            reference_image_key=image_key,
-        )
-        for i in range(3)
-    ]
-    AssetRepository(manifests).put_many(copied)
-    if image_key:
-        assert ImageRefRepository().acquire_for_pending(owner, copy.manifest_id, image_key, 3)
-    return copy.manifest_id
-
-
 def test_the_sweep_releases_exactly_the_references_a_crashed_duplicate_took(carol, owner):
     from chalicelib import services
 
     mid, (key,) = source_with_images(carol, 1)
-    copy_id = _crashed_after_acquiring(owner, mid, stamp(-timedelta(minutes=1)), key)
+    copy_id, _ = crashed_duplicate(owner, mid, stamp(-timedelta(minutes=1)), image_key=key)
     assert assert_image_consistent(key).ref_count == 4  # 1 shown + 3 held by the copy
 
     assert services.manifests().sweep_abandoned_duplicates() >= 1
@@ -191,7 +145,7 @@ def test_a_sweep_that_crashed_midway_is_finished_by_the_next_one(carol, owner):
     from chalicelib.repositories.manifests import ManifestRepository
 
     mid, (key,) = source_with_images(carol, 1)
-    copy_id = _crashed_after_acquiring(owner, mid, stamp(-timedelta(minutes=1)), key)
+    copy_id, _ = crashed_duplicate(owner, mid, stamp(-timedelta(minutes=1)), image_key=key)
     manifests = ManifestRepository()
     assert manifests.retire_pending(owner, copy_id, stamp()) == "retired"
     AssetRepository(manifests).delete_all(copy_id)
@@ -237,7 +191,7 @@ def test_a_copy_cannot_be_published_once_the_sweep_has_retired_it(carol, owner, 
     from chalicelib.repositories.manifests import ManifestRepository
 
     mid, (key,) = source_with_images(carol, 1)
-    copy_id = _crashed_after_acquiring(owner, mid, stamp(-timedelta(minutes=1)), key)
+    copy_id, _ = crashed_duplicate(owner, mid, stamp(-timedelta(minutes=1)), image_key=key)
     hold = faults.inject(
         service="dynamodb", operation="Query", match=copy_id, fault="latency", delay=hold_seconds()
     )

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
-
 
 def test_a_new_manifest_has_no_progress_and_a_float_cost_of_zero(alice):
     mid = alice.manifest()["manifest_id"]
@@ -13,12 +11,10 @@ def test_a_new_manifest_has_no_progress_and_a_float_cost_of_zero(alice):
     assert isinstance(body["total_processing_cost"], float)
 
 
-def test_processing_progress_is_an_object_with_the_seed_fields(make_user):
+def test_processing_progress_is_an_object_with_the_seed_fields(owner, carol):
     from chalicelib.models import ManifestModel, ProcessingProgressAttribute
 
-    owner = f"user-{uuid.uuid4()}"
-    alice = make_user(owner)
-    mid = alice.manifest()["manifest_id"]
+    mid = carol.manifest()["manifest_id"]
     progress = ProcessingProgressAttribute(
         uploads_total=4, uploads_processed=2, crops_total=9, crops_reverse_prompted=3, current_step="crops"
     )
@@ -28,7 +24,7 @@ def test_processing_progress_is_an_object_with_the_seed_fields(make_user):
             ManifestModel.total_processing_cost.set(1.25),
         ]
     )
-    body = alice.get(f"/api/manifests/{mid}").json
+    body = carol.get(f"/api/manifests/{mid}").json
     assert body["processing_progress"] == {
         "uploads_total": 4,
         "uploads_processed": 2,
@@ -40,14 +36,12 @@ def test_processing_progress_is_an_object_with_the_seed_fields(make_user):
     assert body["total_processing_cost"] == 1.25
 
 
-def test_a_cost_stored_as_null_by_an_older_version_reads_as_zero(make_user):
+def test_a_cost_stored_as_null_by_an_older_version_reads_as_zero(owner, carol):
     from chalicelib.models import ManifestModel
 
-    owner = f"user-{uuid.uuid4()}"
-    alice = make_user(owner)
-    mid = alice.manifest()["manifest_id"]
+    mid = carol.manifest()["manifest_id"]
     ManifestModel(owner, mid).update(actions=[ManifestModel.total_processing_cost.remove()])
-    assert alice.get(f"/api/manifests/{mid}").json["total_processing_cost"] == 0.0
+    assert carol.get(f"/api/manifests/{mid}").json["total_processing_cost"] == 0.0
 
 
 def test_assets_created_through_the_api_are_uploaded(alice):
@@ -57,11 +51,9 @@ def test_assets_created_through_the_api_are_uploaded(alice):
     assert alice.get(f"/api/manifests/{mid}").json["assets"][0]["source"] == "uploaded"
 
 
-def test_legacy_manual_and_upload_sources_read_back_as_uploaded(make_user):
+def test_legacy_manual_and_upload_sources_read_back_as_uploaded(alice):
     from chalicelib.models import AssetModel
 
-    owner = f"user-{uuid.uuid4()}"
-    alice = make_user(owner)
     mid = alice.manifest()["manifest_id"]
     for legacy in ("manual", "upload"):
         aid = alice.asset(mid)["asset_id"]
@@ -70,11 +62,9 @@ def test_legacy_manual_and_upload_sources_read_back_as_uploaded(make_user):
     assert {a["source"] for a in alice.get(f"/api/manifests/{mid}/assets").json} == {"uploaded"}
 
 
-def test_pipeline_sources_are_kept(make_user):
+def test_pipeline_sources_are_kept(alice):
     from chalicelib.models import AssetModel
 
-    owner = f"user-{uuid.uuid4()}"
-    alice = make_user(owner)
     mid = alice.manifest()["manifest_id"]
     for source in ("detected", "extracted"):
         aid = alice.asset(mid)["asset_id"]

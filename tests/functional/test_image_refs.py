@@ -7,11 +7,8 @@ while another runs, and then checks the stored state."""
 
 from __future__ import annotations
 
-import uuid
 from datetime import timedelta
 from typing import Any
-
-import pytest
 
 from tests.conftest import Api
 from tests.functional.stored import (
@@ -27,31 +24,27 @@ from tests.functional.stored import (
 )
 
 
-@pytest.fixture
-def owner() -> str:
-    return f"user-{uuid.uuid4()}"
-
-
-@pytest.fixture
-def carol(make_user: Any, owner: str) -> Api:
-    return make_user(owner)
-
-
 def bucket() -> str:
     from chalicelib.storage import storage
 
     return storage().bucket
 
 
-def test_an_asset_delete_whose_object_cleanup_fails_answers_200_and_the_sweep_collects(carol, faults):
-    mid = carol.manifest()["manifest_id"]
-    asset = carol.asset(mid)
-    key = attach_image(carol, asset["asset_id"])
+def deleted_while_cleanup_fails(api: Api, faults: Any) -> str:
+    """Delete the only asset showing a new image while S3 refuses every object
+    cleanup: the delete still answers 200, and the released image is left for the
+    sweep. Returns the image's key."""
+    asset = api.asset(api.manifest()["manifest_id"])
+    key = attach_image(api, asset["asset_id"])
     faults.inject(service="s3", operation="DeleteObjects", match=bucket(), fault="error_before", times=None)
-
-    assert carol.delete(f"/api/assets/{asset['asset_id']}").status == 200
-
+    assert api.delete(f"/api/assets/{asset['asset_id']}").status == 200
     faults.clear()
+    return key
+
+
+def test_an_asset_delete_whose_object_cleanup_fails_answers_200_and_the_sweep_collects(carol, faults):
+    key = deleted_while_cleanup_fails(carol, faults)
+
     stranded = image_state(key)
     assert (stranded.ref_count, stranded.record, stranded.object) == (0, True, True)
     assert collect_released_now() >= 1
@@ -204,12 +197,7 @@ def test_a_reference_record_still_shown_is_never_deleted_whatever_the_caller_bel
 
 
 def test_the_scheduled_sweep_collects_released_images(carol, chalice_client, faults):
-    mid = carol.manifest()["manifest_id"]
-    asset = carol.asset(mid)
-    key = attach_image(carol, asset["asset_id"])
-    faults.inject(service="s3", operation="DeleteObjects", match=bucket(), fault="error_before", times=None)
-    assert carol.delete(f"/api/assets/{asset['asset_id']}").status == 200
-    faults.clear()
+    key = deleted_while_cleanup_fails(carol, faults)
     from chalicelib.models import ImageRefModel
 
     # as if the releasing request died an hour ago

@@ -36,17 +36,6 @@ def set_version(api: Api, manifest_id: str, version: int) -> None:
         assert api.put(f"/api/manifests/{manifest_id}", {"description": "edited"}).status == 200
 
 
-@pytest.fixture
-def owner() -> str:
-    return f"user-{uuid.uuid4()}"
-
-
-@pytest.fixture
-def carol(make_user: Any, owner: str) -> Api:
-    """A user whose owner id the test knows (to set a manifest's version directly)."""
-    return make_user(owner)
-
-
 # --- create ----------------------------------------------------------------------------
 
 

@@ -73,7 +73,10 @@ def run(client: Any, make_headers: Any, repeats: int = 7) -> list[dict[str, Any]
             )
             complete_ms.append((time.perf_counter() - t0) * 1000)
             assert r.status_code == 200, r.body
-            key = ticket["url"].split("?")[0].split(config.bucket_name() + "/", 1)[1]
+            staging = ticket["url"].split("?")[0].split(config.bucket_name() + "/", 1)[1]
+            # The PUT lands on a staging key; completion writes the verified bytes to
+            # images/... (and deletes the staging object): the floor reads those.
+            key = "images/" + staging.removeprefix("incoming/")
             t0 = time.perf_counter()
             body = storage().client.get_object(Bucket=config.bucket_name(), Key=key)["Body"].read()
             images.make_thumbnail(body, content_type)

@@ -315,7 +315,8 @@ def markdown_concurrent(runs: list[throughput.Run], n: int) -> list[str]:
         "The local server as `make run` starts it (scripts/chalice_local.py), in its own process, "
         "against the same moto server; each client a thread with its own keep-alive connection, "
         "sending back to back. "
-        "List page: GET /api/manifests (50 rows). Create asset: each client fills a manifest of its own. "
+        "List page: GET /api/manifests?limit=50 (50 rows). "
+        "Create asset: each client fills a manifest of its own. "
         f"Each row's seconds are {throughput.ROUNDS} slices alternating with the other client counts, so "
         "that a change in the shared machine's load weighs on each alike.",
         "",
@@ -454,8 +455,8 @@ def main() -> int:
             say(line)
         say()
         say(
-            f"One Query of {LIBRARY + 1} index keys (KEYS_ONLY LSI, consistent) and BatchGetItem per 100 "
-            "keys; the body is what Lambda returns without Accept-Encoding: gzip."
+            f"One consistent Query of up to {LIBRARY + 1} entries of the projected LSI (the list fields ride "
+            "in the index); the body is what Lambda returns without Accept-Encoding: gzip."
         )
     if concurrent_runs:
         say()
@@ -470,7 +471,9 @@ def main() -> int:
         say()
         say(
             "upload-complete = the ticket read, one ranged GET, magic bytes, full decode and thumbnail, "
-            "the thumbnail PUT, one TransactWriteItems, and the manifest thumbnail refresh (goal <= 1.5x)."
+            "the copy of the verified bytes to the final key (so the presigned URL can no longer change "
+            "them), the thumbnail PUT, one TransactWriteItems, and the manifest thumbnail refresh "
+            "(goal <= 1.5x)."
         )
 
     if write_rows:

@@ -135,8 +135,9 @@ def test_an_attach_racing_a_manifest_delete_is_refused_by_the_live_condition(own
     is deleted; the transaction's live-manifest condition then refuses it."""
     sub, api = owner
     mid = api.manifest()["manifest_id"]
-    rule = hold(faults, "TransactWriteItems", mid)
-    attaching = in_background(lambda: api.post("/api/projects", {"title": "Film", "manifest_id": mid}))
+    title = f"Film {uuid.uuid4()}"  # only the attach transaction carries it (not the pin's freeze)
+    rule = hold(faults, "TransactWriteItems", title)
+    attaching = in_background(lambda: api.post("/api/projects", {"title": title, "manifest_id": mid}))
     held = wait_for_hits(faults, rule)
     assert while_held(held, lambda: api.delete(f"/api/manifests/{mid}")).status == 200
     r = attaching.result()
@@ -150,8 +151,9 @@ def test_two_attaches_racing_count_two_uses(owner, faults):
     an ADD makes it 2, a write of "what A read + 1" would make it 1."""
     sub, api = owner
     mid = api.manifest()["manifest_id"]
-    rule = hold(faults, "TransactWriteItems", mid)
-    a = in_background(lambda: api.post("/api/projects", {"title": "A", "manifest_id": mid}))
+    title = f"A {uuid.uuid4()}"  # only A's attach transaction carries it (not the pin's freeze)
+    rule = hold(faults, "TransactWriteItems", title)
+    a = in_background(lambda: api.post("/api/projects", {"title": title, "manifest_id": mid}))
     held = wait_for_hits(faults, rule)
     assert (
         while_held(held, lambda: api.post("/api/projects", {"title": "B", "manifest_id": mid})).status == 201

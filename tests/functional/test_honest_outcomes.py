@@ -74,14 +74,15 @@ def test_a_tag_allocation_whose_answer_was_lost_still_creates_one_asset(owner, f
 def test_a_project_whose_answer_was_lost_is_reported_created_and_counted_once(owner, faults):
     sub, api = owner
     mid = api.manifest()["manifest_id"]
+    title = f"Film {uuid.uuid4()}"  # only the attach transaction carries it (not the pin's freeze)
     faults.inject(
         service="dynamodb",
         operation="TransactWriteItems",
-        match=mid,
+        match=title,
         fault="lose_response",
         times=botocore_attempts(),
     )
-    r = api.post("/api/projects", {"title": "Film", "manifest_id": mid})
+    r = api.post("/api/projects", {"title": title, "manifest_id": mid})
     assert r.status == 201, r
     projects = list(ProjectModel.query(sub, consistent_read=True))
     assert [p.project_id for p in projects] == [r.json["project_id"]]

@@ -35,6 +35,19 @@ def botocore_attempts() -> int:
     return config.dynamodb_max_retries() + 1
 
 
+def lose_answers(
+    faults: FaultClient, operation: str, match: str, *, every_attempt: bool = False, status: int | None = None
+) -> str:
+    """Apply the matching DynamoDB call, then lose its answer (connection dropped, or
+    `status` 500): once, or on every attempt botocore makes of it."""
+    rule: dict[str, Any] = {"service": "dynamodb", "operation": operation, "match": match}
+    if every_attempt:
+        rule["times"] = botocore_attempts()
+    if status is not None:
+        rule["status"] = status
+    return faults.inject(fault="lose_response", **rule)
+
+
 def in_background(fn: Callable[[], Any]) -> Future[Any]:
     pool = ThreadPoolExecutor(max_workers=1)
     future = pool.submit(fn)

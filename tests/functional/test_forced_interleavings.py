@@ -14,8 +14,6 @@ import uuid
 from typing import Any
 from urllib.parse import urlsplit
 
-import pytest
-
 from chalicelib.models import ProjectModel
 from tests.functional.faultplay import (
     hold_seconds,
@@ -27,12 +25,6 @@ from tests.functional.faultplay import (
 )
 from tests.functional.test_uploads import upload
 from tests.imagefactory import image_bytes
-
-
-@pytest.fixture
-def owner(make_user: Any) -> tuple[str, Any]:
-    sub = f"user-{uuid.uuid4()}"
-    return sub, make_user(sub)
 
 
 def hold(faults: Any, operation: str, match: str) -> str:
@@ -49,11 +41,11 @@ def create_asset(api: Any, mid: str, name: str = "Hero") -> Any:
 # --- tags and counts -----------------------------------------------------------------
 
 
-def test_two_creates_racing_on_the_tag_counter_get_distinct_tags(owner, faults):
+def test_two_creates_racing_on_the_tag_counter_get_distinct_tags(owner, carol, faults):
     """A's tag allocation is held after A could have read the counter; B allocates
     and stores meanwhile. An atomic ADD hands A the next number; read-then-write
     would hand A the number B already holds."""
-    sub, api = owner
+    sub, api = owner, carol
     mid = api.manifest()["manifest_id"]
     rule = hold(faults, "UpdateItem", mid)
     a = in_background(lambda: create_asset(api, mid, "A"))
@@ -66,10 +58,10 @@ def test_two_creates_racing_on_the_tag_counter_get_distinct_tags(owner, faults):
     assert stored_manifest(sub, mid).asset_count == 2
 
 
-def test_two_creates_racing_on_asset_count_leave_it_exact(owner, faults):
+def test_two_creates_racing_on_asset_count_leave_it_exact(owner, carol, faults):
     """A's transaction is held; B stores its asset; then A's applies. The count
     is an ADD in each transaction, so it ends at 2 with 2 assets."""
-    sub, api = owner
+    sub, api = owner, carol
     mid = api.manifest()["manifest_id"]
     rule = hold(faults, "TransactWriteItems", mid)
     a = in_background(lambda: create_asset(api, mid, "A"))
@@ -79,10 +71,10 @@ def test_two_creates_racing_on_asset_count_leave_it_exact(owner, faults):
     assert stored_manifest(sub, mid).asset_count == len(stored_assets(mid)) == 2
 
 
-def test_two_deletes_of_one_asset_decrement_the_count_once(owner, faults):
+def test_two_deletes_of_one_asset_decrement_the_count_once(owner, carol, faults):
     """A's delete transaction is held; B deletes the asset; A's then finds no
     asset (its condition) and decrements nothing."""
-    sub, api = owner
+    sub, api = owner, carol
     mid = api.manifest()["manifest_id"]
     api.asset(mid, name="keep")
     aid = api.asset(mid, name="gone")["asset_id"]
@@ -94,10 +86,10 @@ def test_two_deletes_of_one_asset_decrement_the_count_once(owner, faults):
     assert stored_manifest(sub, mid).asset_count == len(stored_assets(mid)) == 1
 
 
-def test_an_asset_is_not_stored_in_a_manifest_deleted_after_its_tag_was_allocated(owner, faults):
+def test_an_asset_is_not_stored_in_a_manifest_deleted_after_its_tag_was_allocated(owner, carol, faults):
     """The asset transaction itself requires a live manifest: the allocation's
     condition held, but the manifest was deleted before the transaction."""
-    sub, api = owner
+    sub, api = owner, carol
     mid = api.manifest()["manifest_id"]
     rule = hold(faults, "TransactWriteItems", mid)
     a = in_background(lambda: create_asset(api, mid))
@@ -111,12 +103,12 @@ def test_an_asset_is_not_stored_in_a_manifest_deleted_after_its_tag_was_allocate
 # --- references between projects and manifests ----------------------------------------
 
 
-def test_a_manifest_delete_racing_an_attach_is_refused_by_the_reference_count(owner, faults):
+def test_a_manifest_delete_racing_an_attach_is_refused_by_the_reference_count(owner, carol, faults):
     """The delete's write is held after anything it could have read; a project
     attaches meanwhile. The delete's own `ref_count = 0` condition refuses it;
     a decision taken from the projects GSI before the attach would delete a
     referenced manifest."""
-    sub, api = owner
+    sub, api = owner, carol
     mid = api.manifest()["manifest_id"]
     rule = hold(faults, "UpdateItem", mid)
     deleting = in_background(lambda: api.delete(f"/api/manifests/{mid}"))
@@ -130,10 +122,10 @@ def test_a_manifest_delete_racing_an_attach_is_refused_by_the_reference_count(ow
     assert manifest.deleted_at is None and manifest.ref_count == 1
 
 
-def test_an_attach_racing_a_manifest_delete_is_refused_by_the_live_condition(owner, faults):
+def test_an_attach_racing_a_manifest_delete_is_refused_by_the_live_condition(owner, carol, faults):
     """The attach read a live manifest; its transaction is held while the manifest
     is deleted; the transaction's live-manifest condition then refuses it."""
-    sub, api = owner
+    sub, api = owner, carol
     mid = api.manifest()["manifest_id"]
     title = f"Film {uuid.uuid4()}"  # only the attach transaction carries it (not the pin's freeze)
     rule = hold(faults, "TransactWriteItems", title)
@@ -146,10 +138,10 @@ def test_an_attach_racing_a_manifest_delete_is_refused_by_the_live_condition(own
     assert stored_manifest(sub, mid).ref_count == 0
 
 
-def test_two_attaches_racing_count_two_uses(owner, faults):
+def test_two_attaches_racing_count_two_uses(owner, carol, faults):
     """A read the manifest (times_used 0), its transaction is held, B attaches;
     an ADD makes it 2, a write of "what A read + 1" would make it 1."""
-    sub, api = owner
+    sub, api = owner, carol
     mid = api.manifest()["manifest_id"]
     title = f"A {uuid.uuid4()}"  # only A's attach transaction carries it (not the pin's freeze)
     rule = hold(faults, "TransactWriteItems", title)
@@ -164,11 +156,11 @@ def test_two_attaches_racing_count_two_uses(owner, faults):
     assert api.get(f"/api/manifests/{mid}").json["times_used"] == 2
 
 
-def test_a_project_update_answers_what_it_wrote_even_if_deleted_right_after(owner, faults):
+def test_a_project_update_answers_what_it_wrote_even_if_deleted_right_after(carol, faults):
     """Holding every project read of the update (the one before its write, and any
     after) lets a delete land between its write and a read-back; the answer is
     the written project, never a 500."""
-    _, api = owner
+    api = carol
     mid = api.manifest()["manifest_id"]
     pid = api.project(title="Film", manifest_id=mid)["project_id"]
     rule = faults.inject(
@@ -190,12 +182,12 @@ def _key(url: str | None) -> str | None:
     return urlsplit(url).path if url else None
 
 
-def test_two_overlapping_reorders_leave_the_thumbnail_on_the_first_image(owner, faults):
+def test_two_overlapping_reorders_leave_the_thumbnail_on_the_first_image(carol, faults):
     """Reorder 1 computes its thumbnail and its write is held; reorder 2 puts the
     original first image back first and finds the stored thumbnail already right.
     Reorder 1's stale write must then fail its revision condition, which only
     happens because reorder 2's asset write moved the manifest's revision."""
-    _, api = owner
+    api = carol
     mid = api.manifest()["manifest_id"]
     x = api.asset(mid, name="x")["asset_id"]
     y = api.asset(mid, name="y")["asset_id"]
@@ -217,8 +209,8 @@ def test_two_overlapping_reorders_leave_the_thumbnail_on_the_first_image(owner, 
     assert _key(detail["thumbnail_url"]) == first[x]
 
 
-def test_a_completed_upload_moves_the_manifest_up_the_updated_at_order(owner):
-    _, api = owner
+def test_a_completed_upload_moves_the_manifest_up_the_updated_at_order(carol):
+    api = carol
     older = api.manifest(name="older")["manifest_id"]
     aid = api.asset(older)["asset_id"]
     newer = api.manifest(name="newer")["manifest_id"]
@@ -232,8 +224,8 @@ def test_a_completed_upload_moves_the_manifest_up_the_updated_at_order(owner):
 # --- ids in bodies and idempotency scopes are canonical ----------------------------------
 
 
-def test_an_upper_case_manifest_id_in_a_body_names_the_same_manifest(owner):
-    sub, api = owner
+def test_an_upper_case_manifest_id_in_a_body_names_the_same_manifest(owner, carol):
+    sub, api = owner, carol
     mid = api.manifest()["manifest_id"]
     project = api.post("/api/projects", {"title": "Film", "manifest_id": mid.upper()})
     assert project.status == 201, project
@@ -244,8 +236,8 @@ def test_an_upper_case_manifest_id_in_a_body_names_the_same_manifest(owner):
     assert [p["project_id"] for p in listed] == [project.json["project_id"]]
 
 
-def test_an_idempotency_key_covers_a_path_however_its_id_is_cased(owner):
-    _, api = owner
+def test_an_idempotency_key_covers_a_path_however_its_id_is_cased(carol):
+    api = carol
     mid = api.manifest()["manifest_id"]
     key = {"Idempotency-Key": str(uuid.uuid4())}
     body = {"name": "Hero", "asset_type": "CHARACTER"}
@@ -259,11 +251,11 @@ def test_an_idempotency_key_covers_a_path_however_its_id_is_cased(owner):
 # --- the SQS handler ---------------------------------------------------------------------
 
 
-def test_one_bad_upload_event_fails_alone_and_the_others_are_processed(owner, chalice_client):
+def test_one_bad_upload_event_fails_alone_and_the_others_are_processed(carol, chalice_client):
     from chalicelib.storage import storage
     from tests.functional.test_uploads import put, request_upload
 
-    _, api = owner
+    api = carol
     mid = api.manifest()["manifest_id"]
     aid = api.asset(mid)["asset_id"]
     data = image_bytes()

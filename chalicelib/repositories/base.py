@@ -286,3 +286,14 @@ def put_new(item: Model, condition: Condition) -> None:
             item.refresh(consistent_read=True)
         except DoesNotExist:
             raise exc from None
+
+
+def query_page(
+    query: Callable[..., Any], hash_key: str, *, limit: int, start_key: dict[str, Any] | None, **options: Any
+) -> tuple[list[Any], bool]:
+    """One page of a Query (`Model.query` or an index's): limit+1 items are read so
+    the caller knows whether more remain. Returns (the page, more remain)."""
+    items = list(
+        query(hash_key, limit=limit + 1, page_size=limit + 1, last_evaluated_key=start_key, **options)
+    )
+    return items[:limit], len(items) > limit

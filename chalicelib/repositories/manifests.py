@@ -23,6 +23,7 @@ from chalicelib.repositories.base import (
     condition_failed,
     new_write_token,
     put_new,
+    query_page,
     translate_errors,
     update_marked,
 )
@@ -323,17 +324,14 @@ class ManifestRepository:
         else:
             scope, hash_key = "owner", owner_id
         index = MANIFEST_INDEXES[index_name(scope, sort_by)]
-        keys_iter = index.query(
+        keys, more = query_page(
+            index.query,
             hash_key,
+            limit=limit,
+            start_key=start_key,
             scan_index_forward=ascending,
-            limit=limit + 1,
-            page_size=limit + 1,
-            last_evaluated_key=start_key,
             consistent_read=(scope == "owner"),
         )
-        keys = list(keys_iter)
-        more = len(keys) > limit
-        keys = keys[:limit]
         sort_attr = SORT_ATTRS[sort_by]
         next_key = None
         if more and keys:

@@ -11,7 +11,7 @@ from pynamodb.expressions.update import Action
 from pynamodb.transactions import TransactWrite
 
 from chalicelib.models import ProjectModel
-from chalicelib.repositories.base import new_write_token, transact, translate_errors
+from chalicelib.repositories.base import new_write_token, query_page, transact, translate_errors
 from chalicelib.repositories.manifests import ManifestRepository
 from chalicelib.repositories.versions import VersionRepository
 
@@ -134,18 +134,14 @@ class ProjectRepository:
     ) -> tuple[list[ProjectModel], dict[str, Any] | None]:
         index = P.by_updated if sort_by == "updated_at" else P.by_created
         sort_attr = "s_upd" if sort_by == "updated_at" else "s_crt"
-        entries = list(
-            index.query(
-                owner_id,
-                scan_index_forward=ascending,
-                limit=limit + 1,
-                page_size=limit + 1,
-                last_evaluated_key=start_key,
-                consistent_read=True,
-            )
+        entries, more = query_page(
+            index.query,
+            owner_id,
+            limit=limit,
+            start_key=start_key,
+            scan_index_forward=ascending,
+            consistent_read=True,
         )
-        more = len(entries) > limit
-        entries = entries[:limit]
         next_key = _cursor_key(entries[-1], sort_attr, {}) if more and entries else None
         # The LSIs project what a list item shows and are read consistently: the
         # entries are the page (one Query, limit+1 items read).
@@ -160,16 +156,8 @@ class ProjectRepository:
         start_key: dict[str, Any] | None,
     ) -> tuple[list[ProjectModel], dict[str, Any] | None]:
         """Projects referencing a manifest, from the GSI, re-checked on the base table."""
-        keys = list(
-            P.by_manifest.query(
-                manifest_id,
-                limit=limit + 1,
-                page_size=limit + 1,
-                last_evaluated_key=start_key,
-            )
-        )
-        more = len(keys) > limit
-        keys = [k for k in keys[:limit] if k.owner_id == owner_id]
+        keys, more = query_page(P.by_manifest.query, manifest_id, limit=limit, start_key=start_key)
+        keys = [k for k in keys if k.owner_id == owner_id]
         next_key = (
             _cursor_key(keys[-1], "s_crt", {"manifest_id": {"S": manifest_id}}) if more and keys else None
         )

@@ -16,7 +16,7 @@ from pynamodb.expressions.update import Action
 from pynamodb.transactions import TransactWrite
 
 from chalicelib.models import AssetLocatorModel, AssetModel, ImageRefModel, ManifestModel, VersionModel
-from chalicelib.repositories.base import new_write_token, transact, translate_errors
+from chalicelib.repositories.base import new_write_token, query_page, transact, translate_errors
 from chalicelib.repositories.manifests import content_changed, listing_attributes, live_condition
 
 if TYPE_CHECKING:
@@ -46,18 +46,14 @@ class VersionRepository:
         self, manifest_id: str, *, limit: int, start_key: dict[str, Any] | None
     ) -> tuple[list[VersionModel], dict[str, Any] | None]:
         """Newest first; one Query of limit+1 items (to know whether more remain)."""
-        items = list(
-            V.query(
-                manifest_id,
-                scan_index_forward=False,
-                limit=limit + 1,
-                page_size=limit + 1,
-                last_evaluated_key=start_key,
-                consistent_read=True,
-            )
+        items, more = query_page(
+            V.query,
+            manifest_id,
+            limit=limit,
+            start_key=start_key,
+            scan_index_forward=False,
+            consistent_read=True,
         )
-        more = len(items) > limit
-        items = items[:limit]
         next_key = None
         if more and items:
             last = items[-1]
